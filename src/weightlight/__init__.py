@@ -1,0 +1,18 @@
+"""weightlight: make trained PyTorch models lighter, and measure what it cost.
+
+import weightlight as wl
+data = wl.data.digits()
+model = wl.train(wl.models.mnist_cnn(), data, epochs=5)
+print(wl.measure(model, data).to_json())
+"""
+
+# `measure` is the package itself, made callable: wl.measure(model, data) and
+# wl.measure.Measurement both work.
+from weightlight import data, measure, models
+from weightlight.errors import UserError
+from weightlight.measure.record import Measurement
+from weightlight.train import train
+
+__version__ = "0.1.0"
+
+__all__ = ["Measurement", "UserError", "data", "measure", "models", "train"]

@@ -1,0 +1,3 @@
+from weightlight.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""The typer app, its error boundary, and options shared by several commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from weightlight.errors import UserError, one_line
+
+app = typer.Typer(
+    name="weightlight",
+    help="Make trained PyTorch models lighter: prune, quantize, distill, export, and measure.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+# Piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+DATA_HELP = (
+    "Data source: 'digits' (bundled), a .npz file (x, y), an image folder, or module:function."
+)
+MODEL_FACTORY_HELP = (
+    "Architecture for a weights file: a built-in name (mnist_cnn, resnet_small, mlp) or "
+    "module:function returning an nn.Module. Code is imported only from this option."
+)
+TRUST_HELP = (
+    "Allow unpickling a whole model from a .pt file. Unpickling runs code: trusted files only."
+)
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    """'1,64' -> (1, 64), with a one-line error for anything else."""
+    try:
+        sizes = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UserError(
+            f"batch sizes '{text}' are not integers", "use e.g. --batch-sizes 1,64"
+        ) from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise UserError(f"batch sizes '{text}' must be >= 1", "use e.g. --batch-sizes 1,64")
+    return sizes
+
+
+def main() -> None:
+    """Console entry point: a UserError becomes one line on stderr and exit code 2."""
+    try:
+        app()
+    except UserError as exc:
+        err_console.print(
+            f"[bold red]error:[/] {one_line(str(exc))}", highlight=False, soft_wrap=True
+        )
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; finished work is saved (rerun with --resume to continue)")
+        sys.exit(130)

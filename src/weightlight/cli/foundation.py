@@ -1,0 +1,81 @@
+"""`weightlight train`, `weightlight measure` and `weightlight demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+import weightlight as wl
+from weightlight.cli._app import (
+    DATA_HELP,
+    MODEL_FACTORY_HELP,
+    TRUST_HELP,
+    app,
+    console,
+    parse_batch_sizes,
+)
+from weightlight.report.table import measurement_table
+
+
+@app.command()
+def train(
+    model: str = typer.Option("mnist_cnn", help="Built-in model name or module:function."),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    out: Path = typer.Option(Path("model.safetensors"), help="Where to save the trained weights."),
+    epochs: float = typer.Option(15, help="Passes over the training set."),
+    lr: float = typer.Option(3e-3, help="Peak learning rate (one-cycle schedule)."),
+    seed: int = typer.Option(0, help="Seed for shuffling, augmentation and dropout."),
+) -> None:
+    """Train a model on a data source and save it as safetensors."""
+    dataset = wl.data.load_data(data, seed=seed)
+    net = wl.models.load_model(model)
+    trained = wl.train(net, dataset, epochs=epochs, lr=lr, seed=seed)
+    wl.models.save_model(trained, out)
+    result = wl.measure(trained, dataset, name=out.stem, runs=20)
+    console.print(measurement_table([result], title=f"trained {model} -> {out}"))
+
+
+@app.command()
+def measure(
+    model: str = typer.Argument(
+        ..., help="Model file (.safetensors/.pt/.pt2/.onnx) or built-in name."
+    ),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    arch: str | None = typer.Option(None, "--model", help=MODEL_FACTORY_HELP),
+    batch_sizes: str = typer.Option("1,64", help="Comma-separated batch sizes to time."),
+    threads: int | None = typer.Option(None, help="Intra-op threads while timing (default: all)."),
+    runs: int = typer.Option(50, help="Timed runs per batch size (after 10 warm-up runs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the Measurement as JSON."),
+    trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+) -> None:
+    """Measure params, size, MACs, latency, accuracy and memory of one model."""
+    sizes = parse_batch_sizes(batch_sizes)
+    dataset = wl.data.load_data(data)
+    net = wl.models.load_model(model, factory=arch, trust=trust)
+    result = wl.measure(
+        net, dataset, name=Path(model).stem, batch_sizes=sizes, threads=threads, runs=runs
+    )
+    if as_json:
+        typer.echo(json.dumps(json.loads(result.to_json()), indent=2))
+    else:
+        console.print(measurement_table([result]))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(
+        Path("runs/demo"), help="Run folder (the trained model is cached here)."
+    ),
+) -> None:
+    """Train the seed MNIST CNN on the bundled digits (cached) and print its measurements."""
+    dataset = wl.data.digits()
+    weights = out / "base.safetensors"
+    if weights.exists():
+        net = wl.models.load_model(weights)
+    else:
+        net = wl.train(wl.models.mnist_cnn(), dataset)
+        wl.models.save_model(net, weights)
+    result = wl.measure(net, dataset, name="fp32")
+    console.print(measurement_table([result], title="seed CNN on digits"))

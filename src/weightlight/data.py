@@ -1,0 +1,303 @@
+"""Data bundles: what every technique and measurement reads its batches from.
+
+A `Data` holds three loaders (train for fine-tuning, calib for calibration, eval for the
+metric) plus one example input, so techniques never guess shapes. Sources: scikit-learn's
+bundled digits (no download), a `.npz` file, an image folder, or a python factory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from weightlight._factory import import_factory, is_factory_spec
+from weightlight.errors import UserError
+
+# MNIST's mean/std, so digits resized to 28x28 look like MNIST to a model trained on it.
+_MNIST_MEAN, _MNIST_STD = 0.1307, 0.3081
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """Train / calibration / evaluation loaders plus an example input.
+
+    Attributes:
+        train: loader for fine-tuning (shuffled, seeded).
+        calib: a small loader drawn from the training split, for calibration.
+        eval: held-out loader used for the metric.
+        example_input: one batch of size 1, with the shape and dtype the model expects.
+        task: "classification" (top-1 accuracy is the default metric).
+        num_classes: number of classes for classification.
+        name: where the data came from, for reports.
+    """
+
+    train: DataLoader
+    calib: DataLoader
+    eval: DataLoader
+    example_input: torch.Tensor
+    task: str = "classification"
+    num_classes: int | None = None
+    name: str = "data"
+
+    def example_batch(self, batch_size: int) -> torch.Tensor:
+        """The example input repeated to `batch_size` (for latency and export)."""
+        reps = (batch_size,) + (1,) * (self.example_input.dim() - 1)
+        return self.example_input.repeat(*reps)
+
+
+def from_tensors(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_eval: torch.Tensor,
+    y_eval: torch.Tensor,
+    *,
+    batch_size: int = 64,
+    calib_size: int = 256,
+    seed: int = 0,
+    name: str = "tensors",
+) -> Data:
+    """Build a Data bundle from ready tensors, checking them first."""
+    for split, x, y in (("train", x_train, y_train), ("eval", x_eval, y_eval)):
+        _check_split(name, split, x, y)
+    num_classes = int(max(y_train.max(), y_eval.max())) + 1
+    g = torch.Generator().manual_seed(seed)
+    calib_idx = torch.randperm(len(x_train), generator=g)[: min(calib_size, len(x_train))]
+    train_ds = TensorDataset(x_train, y_train)
+    return Data(
+        train=DataLoader(
+            train_ds,
+            batch_size=batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+        ),
+        calib=DataLoader(
+            TensorDataset(x_train[calib_idx], y_train[calib_idx]), batch_size=batch_size
+        ),
+        eval=DataLoader(TensorDataset(x_eval, y_eval), batch_size=256),
+        example_input=x_eval[:1].clone(),
+        task="classification",
+        num_classes=num_classes,
+        name=name,
+    )
+
+
+def from_arrays(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    eval_fraction: float = 0.2,
+    seed: int = 0,
+    batch_size: int = 64,
+    name: str = "arrays",
+) -> Data:
+    """Split arrays into train / eval (stratified, seeded) and bundle them."""
+    from sklearn.model_selection import train_test_split
+
+    x_t, y_t = _as_tensors(x, y, name)
+    _check_split(name, "all", x_t, y_t)
+    stratify = y_t.numpy() if np.bincount(y_t.numpy()).min() >= 2 else None
+    idx_train, idx_eval = train_test_split(
+        np.arange(len(y_t)), test_size=eval_fraction, random_state=seed, stratify=stratify
+    )
+    return from_tensors(
+        x_t[idx_train], y_t[idx_train], x_t[idx_eval], y_t[idx_eval],
+        batch_size=batch_size, seed=seed, name=name,
+    )  # fmt: skip
+
+
+def digits(
+    *, seed: int = 0, batch_size: int = 64, image_size: int = 28, augment: bool = True
+) -> Data:
+    """scikit-learn's bundled handwritten digits, shaped like MNIST.
+
+    The 1,797 8x8 images are scaled to [0, 1], resized to `image_size` (bilinear) and
+    normalized with MNIST's mean/std; 360 images (20 %, stratified, fixed by `seed`) are held
+    out for evaluation. Nothing is downloaded. With `augment`, training images are shifted by
+    up to 2 pixels: with only 1,437 training images this is what lifts the seed CNN from
+    ~97.5 % to ~99 % test accuracy.
+
+    Example:
+        >>> data = digits()
+        >>> tuple(data.example_input.shape)
+        (1, 1, 28, 28)
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    if image_size != 8:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    x = (x - _MNIST_MEAN) / _MNIST_STD
+    data = from_arrays(
+        x.numpy(), bunch.target, eval_fraction=360 / 1797, seed=seed,
+        batch_size=batch_size, name="digits",
+    )  # fmt: skip
+    if not augment:
+        return data
+    train = DataLoader(
+        RandomShift(data.train.dataset, pixels=2, fill=-_MNIST_MEAN / _MNIST_STD),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return dataclasses.replace(data, train=train)
+
+
+class RandomShift(Dataset):
+    """Translate each image by up to `pixels` in x and y, filling with the background value."""
+
+    def __init__(self, dataset: Dataset, pixels: int = 2, fill: float = 0.0) -> None:
+        self.dataset, self.pixels, self.fill = dataset, pixels, fill
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int):
+        x, y = self.dataset[index]
+        p = self.pixels
+        padded = F.pad(x, (p, p, p, p), value=self.fill)
+        dx, dy = torch.randint(0, 2 * p + 1, (2,)).tolist()
+        return padded[:, dy : dy + x.shape[1], dx : dx + x.shape[2]], y
+
+
+def npz(path: str | Path, *, seed: int = 0, batch_size: int = 64) -> Data:
+    """A `.npz` file with arrays `x` and `y` (and optionally `x_eval`, `y_eval`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file '{path}' does not exist", "check the path")
+    try:
+        arrays = np.load(path, allow_pickle=False)  # pickles in .npz could run code
+        keys = set(arrays.files)
+    except Exception as exc:
+        raise UserError(
+            f"'{path}' is not a readable .npz file ({type(exc).__name__})",
+            "save it with numpy.savez(path, x=..., y=...)",
+        ) from None
+    if not {"x", "y"} <= keys:
+        raise UserError(
+            f"'{path}' has arrays {sorted(keys)} but needs 'x' and 'y'",
+            "save it with numpy.savez(path, x=inputs, y=labels)",
+        )
+    if {"x_eval", "y_eval"} <= keys:
+        x_t, y_t = _as_tensors(arrays["x"], arrays["y"], path.name)
+        x_e, y_e = _as_tensors(arrays["x_eval"], arrays["y_eval"], path.name)
+        return from_tensors(x_t, y_t, x_e, y_e, batch_size=batch_size, seed=seed, name=path.name)
+    return from_arrays(arrays["x"], arrays["y"], seed=seed, batch_size=batch_size, name=path.name)
+
+
+def image_folder(
+    path: str | Path, *, image_size: int = 28, seed: int = 0, batch_size: int = 64
+) -> Data:
+    """A folder with one sub-folder of images per class (the class names sort to labels)."""
+    from PIL import Image
+
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"image folder '{root}' does not exist", "check the path")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if len(classes) < 2:
+        raise UserError(
+            f"image folder '{root}' has {len(classes)} class sub-folder(s)",
+            "put each class's images in its own sub-folder (at least two classes)",
+        )
+    images, labels = [], []
+    mode = None
+    for label, cls in enumerate(classes):
+        for file in sorted((root / cls).iterdir()):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(file) as img:
+                    mode = mode or ("L" if img.mode in ("L", "1", "I", "F") else "RGB")
+                    img = img.convert(mode).resize((image_size, image_size))
+                    images.append(np.asarray(img, dtype=np.float32) / 255.0)
+            except OSError:
+                raise UserError(
+                    f"image '{file}' could not be read", "remove or replace the file"
+                ) from None
+            labels.append(label)
+    if not images:
+        raise UserError(f"image folder '{root}' holds no images", "add .png or .jpg files")
+    x = np.stack(images)
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+    return from_arrays(x, np.array(labels), seed=seed, batch_size=batch_size, name=root.name)
+
+
+def load_data(spec: str, *, seed: int = 0, batch_size: int = 64) -> Data:
+    """Resolve a data source: `digits`, a `.npz` file, an image folder or `module:function`."""
+    if spec == "digits":
+        return digits(seed=seed, batch_size=batch_size)
+    path = Path(spec)
+    if path.suffix == ".npz":
+        return npz(path, seed=seed, batch_size=batch_size)
+    if path.is_dir():
+        return image_folder(path, seed=seed, batch_size=batch_size)
+    if is_factory_spec(spec):
+        factory = import_factory(spec, "data")
+        try:
+            data = factory()
+        except UserError:
+            raise
+        except Exception as exc:
+            raise UserError(
+                f"data factory '{spec}' raised {type(exc).__name__}: {exc}",
+                "fix the factory so it returns a weightlight.data.Data",
+            ) from None
+        if not isinstance(data, Data):
+            raise UserError(
+                f"data factory '{spec}' returned {type(data).__name__}, not a Data",
+                "return weightlight.data.from_tensors(...) or from_arrays(...)",
+            )
+        return data
+    if path.exists():
+        raise UserError(
+            f"data file '{spec}' has an unsupported type",
+            "use a .npz file (x, y), a class-per-folder image directory, or module:function",
+        )
+    raise UserError(
+        f"unknown data source '{spec}' (not a file, folder or module:function)",
+        "use 'digits', a .npz file, an image folder, or mypkg.mod:make_data",
+    )
+
+
+def _as_tensors(x: np.ndarray, y: np.ndarray, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = np.asarray(x), np.asarray(y)
+    if not np.issubdtype(x.dtype, np.number):
+        raise UserError(f"{name}: inputs have dtype {x.dtype}", "store inputs as numbers")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+        else:
+            raise UserError(
+                f"{name}: labels have dtype {y.dtype}", "store labels as integer class ids"
+            )
+    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+
+
+def _check_split(name: str, split: str, x: torch.Tensor, y: torch.Tensor) -> None:
+    if len(x) == 0:
+        raise UserError(f"{name}: the {split} split is empty", "provide at least a few samples")
+    if len(x) != len(y):
+        raise UserError(
+            f"{name}: {len(x)} inputs but {len(y)} labels in the {split} split",
+            "give one label per input",
+        )
+    if y.dim() != 1:
+        raise UserError(f"{name}: labels have shape {tuple(y.shape)}", "labels must be 1-D")
+    if not torch.isfinite(x).all():
+        raise UserError(
+            f"{name}: the {split} inputs contain NaN or inf", "clean or impute them first"
+        )
+    if (y < 0).any():
+        raise UserError(f"{name}: negative labels in the {split} split", "use ids 0..C-1")
+
+
+def dataset_of(loader: DataLoader) -> Dataset:
+    """The dataset behind a loader (used to re-shard it under DDP)."""
+    return loader.dataset

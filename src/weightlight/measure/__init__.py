@@ -1,0 +1,134 @@
+"""Measure a model the same way whatever it is: `wl.measure(model, data)` -> Measurement."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from weightlight._callable_module import make_callable
+from weightlight.data import Data
+from weightlight.errors import UserError
+from weightlight.measure.latency import measure_latency
+from weightlight.measure.metric import Metric, evaluate, top1_accuracy
+from weightlight.measure.record import Energy, LatencyPoint, Measurement
+from weightlight.measure.runnable import Runnable, as_runnable
+from weightlight.measure.size import file_sizes
+
+__all__ = [
+    "Energy",
+    "LatencyPoint",
+    "Measurement",
+    "Runnable",
+    "as_runnable",
+    "measure",
+    "top1_accuracy",
+]
+
+# Called after the core fields are measured, to add e.g. energy (set by weightlight.measure.energy).
+Enricher = Callable[[Measurement], Measurement]
+
+
+def measure(
+    model,
+    data: Data,
+    *,
+    name: str = "model",
+    batch_sizes: tuple[int, ...] = (1, 64),
+    threads: int | None = None,
+    metric: Metric | None = None,
+    metric_name: str = "accuracy",
+    warmup: int = 10,
+    runs: int = 50,
+    artifact_dir: str | os.PathLike | None = None,
+    enrich: Enricher | None = None,
+) -> Measurement:
+    """Measure size, MACs, latency, throughput, metric and peak memory of `model`.
+
+    Args:
+        model: an nn.Module, or any model a runtime registered with `as_runnable` (ONNX).
+        data: supplies the example input (latency, MACs, memory) and `eval` (metric).
+        name: the variant's name in reports.
+        batch_sizes: batch sizes timed for latency and throughput.
+        threads: intra-op threads during timing; the current torch setting when None.
+        metric: `metric(outputs, targets) -> float`; top-1 accuracy (%) when None.
+        warmup, runs: untimed and timed calls per batch size.
+        artifact_dir: where the sized artifact is written (a temporary folder when None).
+        enrich: adds derived fields (energy) to the finished record.
+
+    Example:
+        >>> import weightlight as wl
+        >>> m = wl.measure(wl.models.mnist_cnn(), wl.data.digits(), runs=5, warmup=1)
+        >>> m.params
+        1199882
+    """
+    if not batch_sizes or any(b < 1 for b in batch_sizes):
+        raise UserError(f"batch sizes must be >= 1, got {batch_sizes}", "use e.g. 1,64")
+    runnable = as_runnable(model)
+    threads = threads or torch.get_num_threads()
+    previous = torch.get_num_threads()
+    runnable.set_threads(threads)
+    try:
+        _check_runs(runnable, data)
+        total, nonzero = runnable.param_counts()
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(artifact_dir) if artifact_dir else Path(tmp)
+            path = runnable.save(folder)
+            raw, zipped = file_sizes(path)
+            fmt = path.suffix.lstrip(".")
+        example = data.example_batch(max(batch_sizes))
+        macs_total = runnable.macs(data.example_batch(1))
+        peak, peak_method = runnable.peak_memory(example)
+        score = evaluate(runnable.run, data.eval, metric or top1_accuracy)
+        latency = measure_latency(
+            runnable.run, data.example_batch, tuple(batch_sizes), warmup=warmup, runs=runs
+        )
+    finally:
+        torch.set_num_threads(previous)
+    record = Measurement(
+        name=name,
+        runtime=runnable.runtime,
+        params=total,
+        nonzero_params=nonzero,
+        size_bytes=raw,
+        size_zipped_bytes=zipped,
+        artifact_format=fmt,
+        macs=macs_total,
+        threads=threads,
+        latency=latency,
+        metric_name=metric_name,
+        metric=score,
+        peak_memory_bytes=peak,
+        methods={
+            "params": "state_dict tensors (masks applied, packed int8 weights unpacked)",
+            "size": f"bytes of the saved .{fmt} artifact; zipped = DEFLATE level 9",
+            "macs": "torch.utils.flop_counter FLOPs / 2, batch 1"
+            if macs_total is not None
+            else "not countable for this runtime",
+            "latency": f"{warmup} warm-up + up to {runs} timed calls per batch size, "
+            f"perf_counter, median and p90, {threads} intra-op threads",
+            "metric": f"{metric_name} on data.eval ({len(data.eval.dataset)} samples)",
+            "peak_memory": peak_method,
+        },
+    )
+    return enrich(record) if enrich else record
+
+
+def _check_runs(runnable: Runnable, data: Data) -> None:
+    """Fail early, with the shapes in the message, if the model rejects the example input."""
+    try:
+        runnable.run(data.example_batch(1))
+    except UserError:
+        raise
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(
+            f"the model cannot run on the data's input shape "
+            f"{tuple(data.example_input.shape)} ({str(exc).splitlines()[0][:160]})",
+            "use data with the input shape the model was built for",
+        ) from None
+
+
+make_callable(__name__, measure)

@@ -1,0 +1,80 @@
+"""The Measurement record: one model on one runtime, frozen, JSON in and out."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class LatencyPoint(BaseModel):
+    """Latency of one batch size: median and p90 over `runs` timed calls after `warmup`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    batch_size: int
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    throughput_per_s: float  # samples per second at the median latency
+    runs: int
+    warmup: int
+
+
+class Energy(BaseModel):
+    """Energy, CO2 and cost of one million inferences, and how they were estimated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    joules_per_1m: float
+    kwh_per_1m: float
+    co2_g_per_1m: float
+    cost_per_1m: float
+    currency: str
+    watts: float
+    batch_size: int
+    method: str
+
+
+class Measurement(BaseModel):
+    """Everything weightlight measures about one model variant.
+
+    `methods` says, for each field, how it was obtained (so a reader can judge it), and
+    `notes` carries plain-language warnings such as "int8 measured slower than its fp32 source".
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    runtime: str
+    params: int
+    nonzero_params: int
+    size_bytes: int
+    size_zipped_bytes: int
+    artifact_format: str
+    macs: int | None
+    threads: int
+    latency: tuple[LatencyPoint, ...]
+    metric_name: str
+    metric: float | None
+    peak_memory_bytes: int | None
+    energy: Energy | None = None
+    methods: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+    def latency_at(self, batch_size: int) -> LatencyPoint | None:
+        """The latency point for `batch_size`, if it was measured."""
+        return next((p for p in self.latency if p.batch_size == batch_size), None)
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero_params / self.params if self.params else 0.0
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> Measurement:
+        return cls.model_validate_json(text)
+
+    def with_updates(self, **changes) -> Measurement:
+        """A copy with some fields replaced (the record itself stays frozen)."""
+        return self.model_copy(update=changes)

@@ -1,0 +1,117 @@
+"""One interface over every runtime, so each variant is measured the same way.
+
+`as_runnable(model)` wraps an nn.Module (torch eager) here; other runtimes (ONNX Runtime)
+register their own wrapper with `as_runnable.register(TheirType)`, so measuring never grows
+`isinstance` branches.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+
+class Runnable(Protocol):
+    """What `measure` needs from a model, whatever executes it."""
+
+    runtime: str
+
+    def run(self, inputs: torch.Tensor) -> torch.Tensor: ...
+    def param_counts(self) -> tuple[int, int]: ...  # (total, non-zero)
+    def save(self, directory: Path) -> Path: ...  # write the deployable artifact
+    def macs(self, inputs: torch.Tensor) -> int | None: ...
+    def peak_memory(self, inputs: torch.Tensor) -> tuple[int | None, str]: ...
+    def set_threads(self, threads: int) -> None: ...
+
+
+@functools.singledispatch
+def as_runnable(model) -> Runnable:
+    raise TypeError(f"cannot measure a {type(model).__name__}; pass an nn.Module or ONNX model")
+
+
+@as_runnable.register
+def _(model: nn.Module) -> Runnable:
+    return TorchRunnable(model)
+
+
+class TorchRunnable:
+    """PyTorch eager execution of an nn.Module, in eval mode and without autograd."""
+
+    runtime = "torch"
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model.eval()
+        floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
+        # A model cast to bf16/fp16 takes inputs of that dtype; quantized models take fp32.
+        self.input_dtype = floats[0] if floats else torch.float32
+
+    def run(self, inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            out = self.model(inputs.to(self.input_dtype) if inputs.is_floating_point() else inputs)
+        out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "logits", out)
+        return out.float()
+
+    def param_counts(self) -> tuple[int, int]:
+        from weightlight.measure.params import count_params
+
+        return count_params(self.model)
+
+    def save(self, directory: Path) -> Path:
+        from weightlight.measure.size import save_torch_artifact
+
+        return save_torch_artifact(self.model, directory)
+
+    def macs(self, inputs: torch.Tensor) -> int | None:
+        from weightlight.measure.flops import count_macs
+
+        return count_macs(self.model, inputs.to(self.input_dtype))
+
+    def peak_memory(self, inputs: torch.Tensor) -> tuple[int | None, str]:
+        tracker = _LiveTensorBytes()
+        with torch.inference_mode(), tracker:
+            self.model(inputs.to(self.input_dtype))
+        weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values()
+                      if isinstance(t, torch.Tensor))  # fmt: skip
+        return weights + tracker.peak, (
+            f"weights + peak live tensor bytes during one batch-{inputs.shape[0]} forward "
+            "(torch dispatch tracking)"
+        )
+
+    def set_threads(self, threads: int) -> None:
+        torch.set_num_threads(threads)
+
+
+class _LiveTensorBytes(TorchDispatchMode):
+    """Tracks bytes of tensors created by torch ops that are still alive; keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = self.peak = 0
+        self._alive: set[int] = set()  # ids of tracked tensors (Tensor == is elementwise)
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._alive.discard(key)
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            # Views and in-place results share memory already counted.
+            if not isinstance(t, torch.Tensor) or t._base is not None or id(t) in self._alive:
+                continue
+            try:
+                nbytes = t.untyped_storage().nbytes()
+            except (RuntimeError, NotImplementedError):  # quantized / opaque tensors
+                nbytes = t.numel() * t.element_size()
+            self._alive.add(id(t))
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(t, self._free, id(t), nbytes)
+        return out

@@ -1,0 +1,304 @@
+"""Saving and loading models, treating every file as untrusted.
+
+Formats:
+- `.safetensors`: weights only, the default. The header metadata records the built-in
+  architecture (registry name + kwargs) and any module shapes and integer attributes that
+  differ from a fresh build, so a pruned model reloads without the code that pruned it.
+- `.pt` / `.pth`: a state_dict read with `torch.load(weights_only=True)`; a whole pickled
+  model loads only with `trust=True` (unpickling can run arbitrary code).
+- `.pt2`: a `torch.export` program (architecture + weights, no Python class needed).
+- `.onnx`: an ONNX Runtime session wrapped as a runnable model (see weightlight.export).
+
+Code is imported only from a `module:function` the user passes explicitly; a file never names
+code to import, only built-in registry names.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from weightlight._factory import import_factory, is_factory_spec
+from weightlight._io import atomic_path
+from weightlight.errors import UserError
+from weightlight.models import registry
+
+_ARCH_KEY = "weightlight.arch"
+_ATTRS_KEY = "weightlight.attrs"
+_RESIZABLE = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm,
+              nn.Embedding)  # fmt: skip
+
+
+def save_model(model: nn.Module, path: str | Path, example_input: torch.Tensor | None = None):
+    """Save `model` atomically; the suffix of `path` picks the format."""
+    path = Path(path)
+    suffix = path.suffix
+    with atomic_path(path) as tmp:
+        if suffix == ".safetensors":
+            _save_safetensors(model, tmp)
+        elif suffix in (".pt", ".pth"):
+            torch.save(model.state_dict(), tmp)
+        elif suffix == ".pt2":
+            if example_input is None:
+                raise UserError("saving a .pt2 needs an example input", "pass example_input=")
+            program = torch.export.export(model.eval(), (example_input,))
+            torch.export.save(program, tmp)
+        else:
+            raise UserError(
+                f"cannot save a model as '{suffix or path.name}'",
+                "use a .safetensors, .pt or .pt2 file name",
+            )
+    return path
+
+
+def load_model(
+    source: str | Path,
+    *,
+    factory: str | Callable[[], nn.Module] | None = None,
+    trust: bool = False,
+) -> nn.Module:
+    """Load a model from a registry name, `module:function`, or a file.
+
+    Args:
+        source: `mnist_cnn` (built-in, untrained), `pkg.mod:build`, or a path to a
+            `.safetensors`, `.pt`, `.pth`, `.pt2` or `.onnx` file.
+        factory: builds the architecture that a weights file fills in, when the file does
+            not name a built-in one (a registry name, `module:function` or a callable).
+        trust: allow unpickling a whole model object from `.pt` (runs code from the file).
+
+    Example:
+        >>> m = load_model("mnist_cnn")
+        >>> sum(p.numel() for p in m.parameters())
+        1199882
+    """
+    source = str(source)
+    path = Path(source)
+    if path.suffix in (".safetensors", ".pt", ".pth", ".pt2", ".onnx"):
+        if not path.is_file():
+            raise UserError(f"model file '{path}' does not exist", "check the path")
+        if path.stat().st_size == 0:
+            raise UserError(f"model file '{path}' is empty", "re-save or re-download it")
+        if path.suffix == ".safetensors":
+            return _load_safetensors(path, factory)
+        if path.suffix == ".pt2":
+            return _load_pt2(path)
+        if path.suffix == ".onnx":
+            from weightlight.export.ort import load_onnx  # onnxruntime is imported lazily
+
+            return load_onnx(path)
+        return _load_pickle(path, factory, trust)
+    if registry.is_registered(source):
+        return registry.create(source)
+    if is_factory_spec(source):
+        return build_from_factory(source)
+    if path.exists():
+        raise UserError(
+            f"model file '{path}' has an unsupported type",
+            "use .safetensors, .pt, .pth, .pt2 or .onnx",
+        )
+    raise UserError(
+        f"unknown model '{source}' (not a file, a built-in name or module:function)",
+        f"use a model file, one of {', '.join(registry.names())}, or mypkg.mod:build",
+    )
+
+
+def build_from_factory(factory: str | Callable[[], nn.Module]) -> nn.Module:
+    """Call a model factory (registry name, `module:function` or callable) and check it."""
+    if isinstance(factory, str) and registry.is_registered(factory):
+        return registry.create(factory)
+    fn = import_factory(factory, "model") if isinstance(factory, str) else factory
+    try:
+        model = fn()
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(
+            f"model factory {factory!r} raised {type(exc).__name__}: {exc}",
+            "fix the factory so it returns an nn.Module",
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise UserError(
+            f"model factory {factory!r} returned {type(model).__name__}, not an nn.Module",
+            "return the model instance",
+        )
+    return model
+
+
+def _save_safetensors(model: nn.Module, tmp: Path) -> None:
+    from safetensors.torch import save_model as st_save
+
+    metadata = {_ATTRS_KEY: json.dumps(_int_attrs(model))}
+    arch = getattr(model, "weightlight_arch", None)
+    if arch is not None:
+        metadata[_ARCH_KEY] = json.dumps(arch)
+    try:
+        # save_model (not save_file) de-duplicates tied weights instead of failing on them.
+        st_save(model, str(tmp), metadata=metadata)
+    except Exception as exc:  # e.g. packed int8 params that are not plain tensors
+        raise UserError(
+            f"this model cannot be stored as safetensors ({type(exc).__name__}: {exc})",
+            "save it as .pt2 (torch.export) or .pt instead",
+        ) from None
+
+
+def _load_safetensors(path: Path, factory) -> nn.Module:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        state = load_file(str(path))
+    except Exception as exc:
+        raise UserError(
+            f"'{path}' is not a valid safetensors file ({type(exc).__name__})",
+            "the file is truncated or corrupt: re-save it",
+        ) from None
+    arch = json.loads(metadata[_ARCH_KEY]) if _ARCH_KEY in metadata else None
+    if factory is not None:
+        model = build_from_factory(factory)
+    elif arch is not None:
+        model = registry.create(arch["name"], **arch["kwargs"])
+    else:
+        raise UserError(
+            f"'{path}' holds weights but does not say which architecture they belong to",
+            "pass the architecture with --model mypkg.mod:build (or factory=)",
+        )
+    fit_to_state_dict(model, state)
+    _set_int_attrs(model, json.loads(metadata.get(_ATTRS_KEY, "{}")))
+    _load_state(model, state, path)
+    return model
+
+
+def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust:
+            raise UserError(
+                f"'{path}' contains pickled objects that could run code when loaded "
+                f"({_first_line(exc)})",
+                "load it only if you trust its source, with --trust (trust=True)",
+            ) from None
+        obj = torch.load(path, map_location="cpu", weights_only=False)  # noqa: S614 (trusted)
+    except Exception as exc:
+        raise UserError(
+            f"'{path}' is not a readable PyTorch file ({type(exc).__name__})",
+            "the file is truncated or corrupt: re-save it",
+        ) from None
+    if isinstance(obj, nn.Module):
+        return obj
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]  # common checkpoint layout: {"state_dict": ..., "epoch": ...}
+    if not (isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values())):
+        raise UserError(
+            f"'{path}' holds a {type(obj).__name__}, not a state_dict or model",
+            "save model.state_dict() or use a .safetensors file",
+        )
+    if factory is None:
+        raise UserError(
+            f"'{path}' is a state_dict and needs its architecture",
+            "pass it with --model mypkg.mod:build or a built-in name (mnist_cnn, ...)",
+        )
+    model = build_from_factory(factory)
+    fit_to_state_dict(model, obj)
+    _load_state(model, obj, path)
+    return model
+
+
+def _load_pt2(path: Path) -> nn.Module:
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:
+        raise UserError(
+            f"'{path}' is not a valid torch.export program ({type(exc).__name__})",
+            "the file is truncated or corrupt: re-export it",
+        ) from None
+    return program.module()
+
+
+def _load_state(model: nn.Module, state: dict, path: Path) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        msg = str(exc)
+        detail = msg.split(":", 1)[-1].strip().split("\n")[0][:200]
+        raise UserError(
+            f"the weights in '{path}' do not fit the architecture ({detail})",
+            "pass the --model that produced these weights",
+        ) from None
+
+
+def fit_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Rebuild layers whose saved shapes differ (a pruned model) so the state_dict loads.
+
+    Only Conv/Linear/BatchNorm/LayerNorm/Embedding widths change under structured pruning;
+    the forward code reads sizes from the layers, so resizing them is enough.
+    """
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, _RESIZABLE) or f"{name}.weight" not in state:
+            continue
+        w = state[f"{name}.weight"]
+        if tuple(w.shape) == tuple(module.weight.shape):
+            continue
+        new = _resized(module, w, state.get(f"{name}.bias"))
+        if new is None:
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
+    return model
+
+
+def _resized(module: nn.Module, w: torch.Tensor, bias) -> nn.Module | None:
+    has_bias = bias is not None
+    if isinstance(module, nn.Linear):
+        return nn.Linear(w.shape[1], w.shape[0], bias=has_bias)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        depthwise = module.groups > 1 and module.groups == module.in_channels
+        groups = w.shape[0] if depthwise else module.groups
+        return type(module)(
+            w.shape[1] * groups, w.shape[0], module.kernel_size, module.stride,
+            module.padding, module.dilation, groups, has_bias, module.padding_mode,
+        )  # fmt: skip
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return type(module)(w.shape[0], module.eps, module.momentum, module.affine)
+    if isinstance(module, nn.LayerNorm):
+        return nn.LayerNorm(tuple(w.shape), module.eps, bias=has_bias)
+    if isinstance(module, nn.Embedding):
+        return nn.Embedding(w.shape[0], w.shape[1], module.padding_idx)
+    return None
+
+
+def _int_attrs(model: nn.Module) -> dict[str, dict[str, int]]:
+    """Public int attributes of every module (head counts etc. that pruning may change)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, module in model.named_modules():
+        attrs = {
+            k: v
+            for k, v in vars(module).items()
+            if not k.startswith("_") and type(v) is int and k != "training"
+        }
+        if attrs:
+            out[name] = attrs
+    return out
+
+
+def _set_int_attrs(model: nn.Module, attrs: dict[str, dict[str, int]]) -> None:
+    modules = dict(model.named_modules())
+    for name, values in attrs.items():
+        module = modules.get(name)
+        if module is None:
+            continue
+        for k, v in values.items():
+            if type(getattr(module, k, None)) is int:
+                setattr(module, k, v)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:160]

@@ -1,0 +1,81 @@
+"""The rich table every command prints: one row per measured variant, ratios vs a baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from weightlight.measure.record import Measurement
+
+
+def measurement_table(
+    rows: Sequence[Measurement], baseline: Measurement | None = None, title: str | None = None
+) -> Table:
+    """A table of measurements; with a baseline, speed and size also appear as ratios.
+
+    Latency columns show the median (p50) per batch size and, against the baseline, how many
+    times faster (`3.1x`). Size is the zipped artifact, which is what pruned zeros shrink.
+    """
+    baseline = baseline or (rows[0] if rows else None)
+    batch_sizes = sorted({p.batch_size for r in rows for p in r.latency})
+    table = Table(title=title, header_style="bold")
+    table.add_column("variant", style="cyan", no_wrap=True)
+    table.add_column("runtime")
+    table.add_column("params", justify="right")
+    table.add_column("non-zero", justify="right")
+    table.add_column("size MB (zip)", justify="right")
+    table.add_column("MMACs", justify="right")
+    for bs in batch_sizes:
+        table.add_column(f"p50 ms bs{bs}", justify="right")
+    table.add_column(rows[0].metric_name if rows else "metric", justify="right")
+    table.add_column("peak MB", justify="right")
+    if any(r.energy for r in rows):
+        table.add_column("mJ / inf", justify="right")
+    for r in rows:
+        cells = [
+            r.name,
+            r.runtime,
+            f"{r.params:,}",
+            f"{r.nonzero_params:,}",
+            _size(r, baseline),
+            f"{r.macs / 1e6:.2f}" if r.macs is not None else "-",
+        ]
+        for bs in batch_sizes:
+            cells.append(_latency(r, baseline, bs))
+        cells.append(_metric(r, baseline))
+        cells.append(f"{r.peak_memory_bytes / 1e6:.1f}" if r.peak_memory_bytes else "-")
+        if any(x.energy for x in rows):
+            cells.append(f"{r.energy.joules_per_1m / 1e3:.2f}" if r.energy else "-")
+        table.add_row(*cells)
+    notes = [f"{r.name}: {n}" for r in rows for n in r.notes]
+    if notes:
+        table.caption = "\n".join(notes)
+    return table
+
+
+def _size(r: Measurement, base: Measurement | None) -> str:
+    text = f"{r.size_bytes / 1e6:.2f} ({r.size_zipped_bytes / 1e6:.2f})"
+    if base is not None and base is not r and r.size_zipped_bytes:
+        text += f" {base.size_zipped_bytes / r.size_zipped_bytes:.1f}x"
+    return text
+
+
+def _latency(r: Measurement, base: Measurement | None, bs: int) -> str:
+    point = r.latency_at(bs)
+    if point is None:
+        return "-"
+    text = f"{point.p50_ms:.3f}"
+    ref = base.latency_at(bs) if base is not None and base is not r else None
+    if ref is not None:
+        text += f" {ref.p50_ms / point.p50_ms:.1f}x"
+    return text
+
+
+def _metric(r: Measurement, base: Measurement | None) -> str:
+    if r.metric is None:
+        return "-"
+    text = f"{r.metric:.2f}"
+    if base is not None and base is not r and base.metric is not None:
+        text += f" ({r.metric - base.metric:+.2f})"
+    return text

@@ -1,0 +1,189 @@
+"""The one training loop: every fine-tune, QAT run and distillation goes through `train`.
+
+The loss is pluggable (`loss(model, inputs, targets) -> scalar`); if it is an nn.Module its
+parameters (e.g. a distillation adapter) are optimized too. Callbacks run after every optimizer
+step (gradual pruning hooks in here). Under `torchrun` the model is wrapped in
+DistributedDataParallel and the training set is sharded; without it the same call runs in one
+process.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from weightlight.data import Data
+from weightlight.errors import UserError
+
+Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+StepCallback = Callable[[int, int, nn.Module], None]
+
+
+def cross_entropy(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The default loss: cross-entropy of the model's logits against hard labels."""
+    return F.cross_entropy(model(inputs), targets)
+
+
+def train(
+    model: nn.Module,
+    data: Data,
+    *,
+    epochs: float = 15,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    optimizer: str = "adamw",
+    schedule: str = "onecycle",
+    loss: Loss | None = None,
+    callbacks: Iterable[StepCallback] = (),
+    seed: int = 0,
+    progress: bool = True,
+    in_place: bool = False,
+) -> nn.Module:
+    """Train a copy of `model` on `data.train` and return it in eval mode.
+
+    Args:
+        model: the model to start from; it is not modified (unless `in_place`).
+        data: the bundle whose `train` loader is used.
+        epochs: passes over the training set (fractions allowed, e.g. 0.5).
+        lr: peak learning rate.
+        weight_decay: decoupled weight decay (AdamW) or L2 (SGD).
+        optimizer: "adamw" or "sgd" (momentum 0.9, nesterov).
+        schedule: "onecycle" (warm-up then cosine decay), "cosine" or "constant".
+        loss: `loss(model, inputs, targets)`; cross-entropy when None. If it is an nn.Module,
+            its parameters are trained as well.
+        callbacks: called as `cb(step, total_steps, model)` after each optimizer step.
+        seed: seeds initialisation-free randomness (shuffling, dropout).
+        progress: show a progress bar (rank 0 only).
+        in_place: train `model` itself instead of a copy (saves memory for big models).
+
+    Example:
+        >>> import weightlight as wl
+        >>> model = wl.train(wl.models.mnist_cnn(), wl.data.digits(), epochs=1, progress=False)
+    """
+    if epochs <= 0:
+        raise UserError(f"epochs must be > 0, got {epochs}", "use e.g. epochs: 3")
+    if lr <= 0:
+        raise UserError(f"lr must be > 0, got {lr}", "use e.g. lr: 0.001")
+    loss_fn = loss or cross_entropy
+    callbacks = list(callbacks)
+    torch.manual_seed(seed)
+    net = model if in_place else copy.deepcopy(model)
+    net.train()
+
+    distributed = _init_distributed()
+    loader = _loader(data.train, seed, distributed)
+    runner: nn.Module = net
+    if distributed:
+        runner = nn.parallel.DistributedDataParallel(net)
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    if isinstance(loss_fn, nn.Module):
+        params += [p for p in loss_fn.parameters() if p.requires_grad]
+    opt = _optimizer(optimizer, params, lr, weight_decay)
+    steps_per_epoch = len(loader)
+    total = max(1, math.ceil(epochs * steps_per_epoch))
+    sched = _schedule(schedule, opt, lr, total)
+
+    step = 0
+    with _progress(progress and _rank() == 0, total) as advance:
+        while step < total:
+            if isinstance(loader.sampler, DistributedSampler):
+                loader.sampler.set_epoch(step // steps_per_epoch)
+            for inputs, targets in loader:
+                opt.zero_grad(set_to_none=True)
+                value = loss_fn(runner, inputs, targets)
+                if not torch.isfinite(value):
+                    raise UserError(
+                        f"training diverged at step {step} (loss {value.item()})",
+                        "lower the learning rate (lr) or check the data for extreme values",
+                    )
+                value.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                for cb in callbacks:
+                    cb(step, total, net)
+                advance(value.item())
+                if step >= total:
+                    break
+    return net.eval()
+
+
+def _optimizer(name: str, params, lr: float, wd: float) -> torch.optim.Optimizer:
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
+    raise UserError(f"unknown optimizer '{name}'", "choose adamw or sgd")
+
+
+def _schedule(name: str, opt, lr: float, total: int):
+    if name == "onecycle":
+        # pct_start 0.15: a short warm-up keeps fine-tuning of a pruned model from jolting it.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=lr, total_steps=total, pct_start=0.15
+        )
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    raise UserError(f"unknown schedule '{name}'", "choose onecycle, cosine or constant")
+
+
+def _loader(loader: DataLoader, seed: int, distributed: bool) -> DataLoader:
+    """Re-create the training loader: seeded shuffling, sharded across ranks under DDP."""
+    if distributed:
+        sampler = DistributedSampler(loader.dataset, shuffle=True, seed=seed)
+        return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler)
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def _init_distributed() -> bool:
+    """Join the process group torchrun set up (gloo on CPU, nccl on GPU); False if single."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_world_size() > 1
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class _progress:
+    """A rich progress bar over steps, or a no-op when disabled."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self) -> Callable[[float], None]:
+        if not self.enabled:
+            return lambda _loss: None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), transient=True,
+        )  # fmt: skip
+        self.bar.__enter__()
+        task = self.bar.add_task("train", total=self.total, loss=float("nan"))
+        return lambda loss: self.bar.update(task, advance=1, loss=loss)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc)

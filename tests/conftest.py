@@ -1,0 +1,28 @@
+"""Shared fixtures: the digits data and a trained seed CNN, built once per test session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import weightlight as wl
+
+# Two cores on CI: keep torch from oversubscribing when pytest runs helpers in threads.
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits() -> wl.data.Data:
+    return wl.data.digits(seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_cnn(digits) -> torch.nn.Module:
+    """The seed CNN trained on digits (15 epochs, ~10 s on 2 cores); do not mutate it."""
+    return wl.train(wl.models.mnist_cnn(), digits, seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def trained_resnet(digits) -> torch.nn.Module:
+    """The small ResNet trained on digits; do not mutate it."""
+    return wl.train(wl.models.resnet_small(), digits, epochs=10, seed=0, progress=False)

@@ -26,3 +26,23 @@ def trained_cnn(digits) -> torch.nn.Module:
 def trained_resnet(digits) -> torch.nn.Module:
     """The small ResNet trained on digits; do not mutate it."""
     return wl.train(wl.models.resnet_small(), digits, epochs=10, seed=0, progress=False)
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run the real CLI entry point in-process: returns (exit_code, stdout, stderr)."""
+    import sys
+
+    from weightlight.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["weightlight", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

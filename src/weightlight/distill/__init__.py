@@ -1,0 +1,105 @@
+"""Knowledge distillation: `wl.distill(student, config, data, teacher=...)` -> trained student.
+
+Methods (one config each, `method` literal in brackets):
+- `Logit` ("logit"): Hinton soft targets mixed with hard labels.
+- `Feature` ("feature"): FitNets hints between named layers, through learned adapters; also
+  the way to distill across architectures (CNN teacher -> MLP student).
+- `Attention` ("attention"): attention transfer between named layers.
+- `Relation` ("relation"): RKD distance + angle on embeddings or logits.
+- `Self` ("self"): born-again; the model's earlier copy teaches it.
+- `Online` ("online"): deep mutual learning between peers, no teacher.
+- `MultiTeacher` ("multi_teacher"): a weighted ensemble of teachers.
+
+The losses are pure functions in `weightlight.distill.losses`; all training goes through
+`weightlight.train`, so the same call runs under `torchrun` with DDP.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from weightlight._callable_module import make_callable
+from weightlight.data import Data
+from weightlight.distill import losses, taps
+from weightlight.distill.attention import Attention
+from weightlight.distill.born_again import Self
+from weightlight.distill.core import HANDLERS, DistillConfig, Teacher
+from weightlight.distill.feature import Feature
+from weightlight.distill.logit import Logit
+from weightlight.distill.multi_teacher import MultiTeacher
+from weightlight.distill.online import Online
+from weightlight.distill.relation import Relation
+from weightlight.errors import UserError
+
+CONFIGS = (Logit, Feature, Attention, Relation, Self, Online, MultiTeacher)
+
+__all__ = [
+    "CONFIGS",
+    "Attention",
+    "DistillConfig",
+    "Feature",
+    "Logit",
+    "MultiTeacher",
+    "Online",
+    "Relation",
+    "Self",
+    "distill",
+    "losses",
+    "taps",
+]
+
+
+def distill(
+    student: nn.Module,
+    config: DistillConfig,
+    data: Data,
+    *,
+    teacher: Teacher = None,
+    progress: bool = False,
+) -> nn.Module:
+    """Train a copy of `student` to mimic `teacher` (or its peers / earlier self).
+
+    Args:
+        student: the model to train, e.g. `wl.models.shrink(teacher, width=0.5)` or any
+            nn.Module with the teacher's inputs and number of classes. Not modified.
+        config: one of `CONFIGS` (`wl.distill.Logit(temperature=4.0, alpha=0.7, epochs=3)`).
+        data: the bundle whose `train` loader is used; its example input checks both models.
+        teacher: a trained model (frozen: eval mode, no gradients, never wrapped in DDP); a
+            list of models for `MultiTeacher`; None for `Online`, and for `Self` (the
+            student's own copy teaches it).
+        progress: show the training progress bar.
+
+    Returns:
+        The trained student, in eval mode, with no hooks left on it.
+
+    Example:
+        >>> import weightlight as wl
+        >>> data = wl.data.digits()
+        >>> teacher = wl.train(wl.models.mnist_cnn(), data, epochs=1, progress=False)
+        >>> student = wl.distill(wl.models.shrink(teacher, width=0.5),
+        ...                      wl.distill.Logit(temperature=4.0, epochs=1), data, teacher=teacher)
+    """
+    handler = HANDLERS.get(type(config))
+    if handler is None:
+        names = ", ".join(c.__name__ for c in CONFIGS)
+        raise UserError(
+            f"distill got a {type(config).__name__}, not a distillation config",
+            f"pass one of wl.distill.{{{names}}}",
+        )
+    if not isinstance(student, nn.Module):
+        raise UserError(
+            f"the student is a {type(student).__name__}, not an nn.Module",
+            "pass a PyTorch model (e.g. wl.models.shrink(teacher, width=0.5))",
+        )
+    if data.task != "classification":
+        raise UserError(
+            f"distillation needs a classification task, the data is '{data.task}'",
+            "use classification data (logits per class)",
+        )
+    # The handlers train in place (hooks must sit on the model being trained): give them a copy.
+    return handler(copy.deepcopy(student), config, data, teacher, progress).eval()
+
+
+make_callable(__name__, distill)

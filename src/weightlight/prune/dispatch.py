@@ -1,0 +1,78 @@
+"""The verb: `prune(model, config, data)` finds the handler registered for the config's type.
+
+One handler per config class, registered with `@handler(ConfigClass)` (torchao style), so a
+new method never touches the verb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from torch import nn
+
+from weightlight.config import Finetune
+from weightlight.data import Data
+from weightlight.errors import UserError
+from weightlight.prune._base import PruneConfig
+
+C = TypeVar("C", bound=PruneConfig)
+Handler = Callable[[nn.Module, PruneConfig, "Data | None"], nn.Module]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def handler(config_type: type[C]) -> Callable[[Callable], Callable]:
+    """Register `fn(model, config, data) -> new model` as the handler of `config_type`."""
+
+    def wrap(fn: Callable) -> Callable:
+        _HANDLERS[config_type] = fn
+        return fn
+
+    return wrap
+
+
+def prune(model: nn.Module, config: PruneConfig, data: Data | None = None) -> nn.Module:
+    """Prune a copy of `model` as `config` says; the input model is never modified.
+
+    Args:
+        model: a trained nn.Module.
+        config: one of `weightlight.prune.CONFIGS` (Unstructured, Structured, NM, Gradual).
+        data: gives the example input (to trace the model) and the loaders for fine-tuning
+            and Taylor importance; needed by structured and gradual pruning and any finetune.
+
+    Returns:
+        A new nn.Module: physically smaller for Structured, masked (or with zeros baked in
+        when `permanent`) for Unstructured and NM.
+
+    Example:
+        >>> import weightlight as wl
+        >>> data = wl.data.digits()
+        >>> small = wl.prune(wl.models.mnist_cnn(), wl.prune.Structured(ratio=0.5), data)
+    """
+    if not isinstance(model, nn.Module):
+        raise UserError(
+            f"prune needs an nn.Module, got {type(model).__name__}",
+            "prune the PyTorch model before exporting or quantizing it",
+        )
+    fn = _HANDLERS.get(type(config))
+    if fn is None:
+        names = ", ".join(sorted(t.__name__ for t in _HANDLERS))
+        raise UserError(f"{type(config).__name__} is not a pruning method", f"use one of: {names}")
+    needs_data = getattr(config, "finetune", None) is not None or getattr(
+        config, "needs_data", False
+    )
+    if needs_data and data is None:
+        raise UserError(
+            f"{type(config).__name__} needs data (example input, training batches)",
+            "pass data, e.g. wl.prune(model, config, wl.data.digits())",
+        )
+    return fn(model, config, data)
+
+
+def run_finetune(model: nn.Module, finetune: Finetune | None, data: Data | None, **kw) -> nn.Module:
+    """Fine-tune through the one training loop when asked; return `model` unchanged otherwise."""
+    if finetune is None:
+        return model
+    from weightlight.train import train
+
+    return train(model, data, progress=False, **finetune.train_kwargs(), **kw)

@@ -1,6 +1,7 @@
 """Command line: each command is a few lines over the public API (see DESIGN.md)."""
 
 from weightlight.cli import foundation  # noqa: F401  (registers its commands)
+from weightlight.cli import prune as _prune_commands  # noqa: F401  (sensitivity, prune)
 from weightlight.cli._app import app, main
 
 __all__ = ["app", "main"]

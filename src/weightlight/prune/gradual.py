@@ -34,7 +34,7 @@ from weightlight.prune.unstructured import (
     prune_to_sparsity,
     target_layers,
 )
-from weightlight.train import train
+from weightlight.train import StepCallback, train
 
 Target = Annotated[Unstructured | Structured, Field(discriminator="method")]
 
@@ -87,20 +87,7 @@ def _gradual_unstructured(model: nn.Module, config: Gradual, data: Data) -> nn.M
     target: Unstructured = config.target
     # Validate layer names on the input before training starts (fail early, nothing done).
     target_layers(model, target.layer_types, target.ignore, "Unstructured")
-    schedule = SCHEDULES[config.schedule]
-
-    def step_pruning(step: int, total: int, net: nn.Module) -> None:
-        start = round(config.begin * total)
-        interval = max(1, round((config.end - config.begin) * total / config.prunings))
-        if step < start or (step - start) % interval or step > start + config.prunings * interval:
-            return
-        sparsity = schedule(
-            step, initial=config.initial, final=target.ratio, start=start,
-            steps=config.prunings, interval=interval,
-        )  # fmt: skip
-        pairs = target_layers(net, target.layer_types, target.ignore, "Unstructured")
-        prune_to_sparsity(pairs, sparsity, target.scope, target.importance)
-
+    step_pruning = unstructured_callback(config)
     net = train(
         model, data, callbacks=[step_pruning], progress=False, **config.finetune.train_kwargs()
     )
@@ -137,3 +124,27 @@ def _gradual_structured(model: nn.Module, config: Gradual, data: Data) -> nn.Mod
         train(net, data, epochs=epochs * (1 - config.end), in_place=True, progress=False, **kwargs)
     check_outputs(net.eval(), example, expected)
     return net.eval()
+
+
+def unstructured_callback(config: Gradual) -> StepCallback:
+    """The training-loop callback that raises an Unstructured target's sparsity on schedule.
+
+    Pruning events fall every `interval` steps from `begin * total` to `end * total`; at each
+    one the masks grow to the scheduled sparsity (exact integer counts).
+    """
+    target: Unstructured = config.target
+    schedule = SCHEDULES[config.schedule]
+
+    def step_pruning(step: int, total: int, net: nn.Module) -> None:
+        start = round(config.begin * total)
+        interval = max(1, round((config.end - config.begin) * total / config.prunings))
+        if step < start or (step - start) % interval or step > start + config.prunings * interval:
+            return
+        sparsity = schedule(
+            step, initial=config.initial, final=target.ratio, start=start,
+            steps=config.prunings, interval=interval,
+        )  # fmt: skip
+        pairs = target_layers(net, target.layer_types, target.ignore, "Unstructured")
+        prune_to_sparsity(pairs, sparsity, target.scope, target.importance)
+
+    return step_pruning

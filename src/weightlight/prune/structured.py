@@ -141,7 +141,7 @@ def _prune_structured(model: nn.Module, config: Structured, data: Data) -> nn.Mo
     expected = output_shapes(net, example)
     before = sum(p.numel() for p in net.parameters())
     pruner = build_pruner(net, config, example)
-    if config.ratio > 0 or config.layer_ratios or config.head_ratio > 0:
+    if config.ratio > 0 or any(config.layer_ratios.values()) or config.head_ratio > 0:
         structured_step(pruner, net, config, data)
         if sum(p.numel() for p in net.parameters()) == before:
             raise UserError(

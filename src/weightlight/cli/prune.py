@@ -1,0 +1,90 @@
+"""`weightlight sensitivity` and `weightlight prune`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+import weightlight as wl
+from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.errors import UserError
+from weightlight.report.table import measurement_table
+
+_METHODS = ("structured", "unstructured", "nm")
+
+
+def _parse_ratios(text: str) -> tuple[float, ...]:
+    try:
+        ratios = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"ratios '{text}' are not numbers", "use e.g. --ratios 0.25,0.5") from None
+    if not ratios or any(not 0 <= r < 1 for r in ratios):
+        raise UserError(f"ratios '{text}' must be in [0, 1)", "use e.g. --ratios 0.25,0.5,0.75")
+    return ratios
+
+
+@app.command()
+def sensitivity(
+    model: str = typer.Option(..., help="Model file (.safetensors/.pt) or built-in name."),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    arch: str | None = typer.Option(None, "--arch", help=MODEL_FACTORY_HELP),
+    ratios: str = typer.Option("0.25,0.5,0.75", help="Comma-separated ratios in [0, 1)."),
+    kind: str = typer.Option("structured", help="structured (channels) or unstructured."),
+    plot: Path | None = typer.Option(None, help="Write a PNG of metric vs ratio per layer."),
+    trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+) -> None:
+    """Prune each layer alone at several ratios and print the accuracy drop per layer."""
+    values = _parse_ratios(ratios)
+    if kind not in ("structured", "unstructured"):
+        raise UserError(f"unknown --kind '{kind}'", "use structured or unstructured")
+    dataset = wl.data.load_data(data)
+    net = wl.models.load_model(model, factory=arch, trust=trust)
+    result = wl.prune.sensitivity(net, dataset, ratios=values, kind=kind)
+    table = Table(title=f"{kind} sensitivity (unpruned: {result.baseline:.2f})")
+    for column in ("layer", "ratio", "metric", "drop"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    for row in result.table():
+        table.add_row(row["layer"], f"{row['ratio']:.2f}", f"{row['metric']:.2f}",
+                      f"{row['drop']:+.2f}")  # fmt: skip
+    console.print(table)
+    if plot is not None:
+        result.plot(plot)
+        console.print(f"plot written to {plot}")
+
+
+@app.command("prune")
+def prune_command(
+    model: str = typer.Argument(..., help="Model file (.safetensors/.pt) or built-in name."),
+    out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
+    method: str = typer.Option("structured", help="structured, unstructured or nm."),
+    ratio: float = typer.Option(0.5, help="Fraction pruned, in [0, 1) (not used by nm)."),
+    finetune_epochs: float = typer.Option(0, help="Fine-tune epochs after pruning (0: none)."),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    arch: str | None = typer.Option(None, "--arch", help=MODEL_FACTORY_HELP),
+    trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+) -> None:
+    """Prune one model, save it, and print it next to the unpruned one."""
+    config = _config(method, ratio, finetune_epochs)  # checked before anything is loaded
+    dataset = wl.data.load_data(data)
+    net = wl.models.load_model(model, factory=arch, trust=trust)
+    pruned = wl.prune(net, config, dataset)
+    wl.models.save_model(pruned, out)
+    rows = [
+        wl.measure(m, dataset, name=n, runs=20) for n, m in (("unpruned", net), (method, pruned))
+    ]
+    console.print(measurement_table(rows, baseline=rows[0]))
+    console.print(f"saved to {out}")
+
+
+def _config(method: str, ratio: float, finetune_epochs: float):
+    if method not in _METHODS:
+        raise UserError(f"unknown --method '{method}'", f"use one of: {', '.join(_METHODS)}")
+    if finetune_epochs < 0:
+        raise UserError(f"--finetune-epochs must be >= 0, got {finetune_epochs}", "use e.g. 3")
+    finetune = {"epochs": finetune_epochs} if finetune_epochs > 0 else None
+    if method == "nm":
+        return wl.prune.NM(finetune=finetune)
+    cls = wl.prune.Structured if method == "structured" else wl.prune.Unstructured
+    return cls(ratio=ratio, finetune=finetune)

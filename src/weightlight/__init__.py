@@ -8,11 +8,21 @@ print(wl.measure(model, data).to_json())
 
 # `measure` is the package itself, made callable: wl.measure(model, data) and
 # wl.measure.Measurement both work.
-from weightlight import data, distill, measure, models, prune
+from weightlight import data, distill, export, measure, models, prune
 from weightlight.errors import UserError
 from weightlight.measure.record import Measurement
 from weightlight.train import train
 
 __version__ = "0.1.0"
 
-__all__ = ["Measurement", "UserError", "data", "distill", "measure", "models", "prune", "train"]
+__all__ = [
+    "Measurement",
+    "UserError",
+    "data",
+    "distill",
+    "export",
+    "measure",
+    "models",
+    "prune",
+    "train",
+]

@@ -1,0 +1,270 @@
+"""ONNX Runtime int8: static QDQ (calibrated on `data.calib`) and dynamic quantization.
+
+`quantize_onnx(onnx_model, data, path, config)` dispatches on the config's type to one
+handler each (registered with `@handles`), so a new method never touches the verb.
+
+Choices that matter on x86 CPUs:
+- Static: uint8 activations with int8 weights (U8S8) by default; S8S8 measured 3-4x slower
+  on ResNet here (FINDINGS.md), because ORT's x86 int8 GEMMs are built for U8S8.
+- Dynamic: ORT has no fast dynamic int8 Conv (ConvInteger), so Conv layers stay fp32 and the
+  result says so; CNNs should use static quantization.
+- `quant_pre_process` (shape inference + basic optimization) fails on some exported
+  transformers and leaves temporary files: it runs in a temporary folder, and on failure the
+  model is quantized without it and the result carries a note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnx
+from pydantic import Field
+
+from weightlight._io import atomic_path
+from weightlight.config import Config
+from weightlight.data import Data
+from weightlight.errors import UserError, one_line
+from weightlight.export._quiet import quiet
+from weightlight.export.ort import OrtModel, check_onnx
+
+# Output of int8 vs fp32 is expected to differ; this only flags a broken quantization.
+FIDELITY_TOLERANCE = 0.25
+
+
+class OrtStaticInt8(Config):
+    """Static int8 in QDQ format: weights and activations, ranges calibrated on `data.calib`.
+
+    Example (YAML): `{method: ort_static_int8, calibration: percentile, per_channel: true}`
+    """
+
+    method: Literal["ort_static_int8"] = "ort_static_int8"
+    calibration: Literal["minmax", "percentile", "entropy"] = Field(
+        "minmax", description="How activation ranges are chosen from the calibration batches."
+    )
+    percentile: float = Field(
+        99.999, gt=90, lt=100, description="Kept share of |activations| for 'percentile'."
+    )
+    per_channel: bool = Field(True, description="One weight scale per output channel.")
+    exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
+    activations: Literal["uint8", "int8"] = Field(
+        "uint8", description="Activation type; uint8 (U8S8) is the fast one on x86."
+    )
+    calib_batches: int = Field(8, ge=1, le=10_000, description="Batches of data.calib used.")
+    reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI.")
+    preprocess: bool = Field(True, description="Run ORT's quant_pre_process first.")
+
+
+class OrtDynamicInt8(Config):
+    """Dynamic int8: int8 weights, activation ranges computed at run time (MatMul-heavy models).
+
+    Example (YAML): `{method: ort_dynamic_int8, per_channel: true}`
+    """
+
+    method: Literal["ort_dynamic_int8"] = "ort_dynamic_int8"
+    per_channel: bool = Field(True, description="One weight scale per output channel.")
+    exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
+    weights: Literal["int8", "uint8"] = Field("int8", description="Weight integer type.")
+    reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI.")
+    preprocess: bool = Field(True, description="Run ORT's quant_pre_process first.")
+
+
+OrtQuantConfig = OrtStaticInt8 | OrtDynamicInt8
+Handler = Callable[[Path, Path, Data, "OrtQuantConfig", str], tuple[str, ...]]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def handles(config_type: type) -> Callable[[Handler], Handler]:
+    """Register the function that quantizes for one config type."""
+
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[config_type] = fn
+        return fn
+
+    return register
+
+
+def quantize_onnx(
+    onnx_model: OrtModel,
+    data: Data,
+    path: str | Path,
+    config: OrtQuantConfig | None = None,
+) -> OrtModel:
+    """Quantize an ONNX model to int8 with ONNX Runtime; checks the file and its fidelity.
+
+    Args:
+        onnx_model: the fp32 model (its portable `.path`, not the ORT-optimized file).
+        data: `data.calib` feeds static calibration; `data.eval` the fidelity check.
+        path: where the int8 `.onnx` is written (atomically).
+        config: `OrtStaticInt8()` (default, right for CNNs) or `OrtDynamicInt8()`.
+
+    Returns:
+        The int8 model; `.parity` compares it with `onnx_model` (cosine, top-1 agreement)
+        and `.notes` records any fallback taken.
+
+    Example:
+        >>> q = wl.export.quantize_onnx(onnx_model, data, "out/model.int8.onnx",
+        ...                             wl.export.OrtStaticInt8(calibration="percentile"))
+        >>> q.parity.top1_agreement > 99
+        True
+    """
+    from weightlight.export.parity import parity
+
+    config = config or OrtStaticInt8()
+    handler = _HANDLERS.get(type(config))
+    if handler is None:
+        raise UserError(
+            f"quantize_onnx does not handle {type(config).__name__}",
+            "pass wl.export.OrtStaticInt8(...) or wl.export.OrtDynamicInt8(...)",
+        )
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise UserError(f"int8 output path '{path}' must end in .onnx", "e.g. model.int8.onnx")
+    source = onnx_model.path
+    _check_node_names(source, config.exclude_nodes)
+    with tempfile.TemporaryDirectory(prefix="wl-ortq-") as tmp, atomic_path(path) as out:
+        prepared, notes = _preprocess(source, Path(tmp), config)
+        with quiet():
+            notes += handler(prepared, out, data, config, _input_name(source))
+        check_onnx(out)
+    result = OrtModel(path, optimize=onnx_model.optimize, threads=onnx_model.threads,
+                      notes=tuple(notes))  # fmt: skip
+    report = parity(onnx_model, result, data, tolerance=FIDELITY_TOLERANCE)
+    if not report.ok:
+        notes += (f"int8 output far from fp32 (max rel error {report.max_rel:.2f})",)
+    return result.with_info(parity=report, notes=tuple(notes))
+
+
+@handles(OrtStaticInt8)
+def _static(src: Path, out: Path, data: Data, config: OrtStaticInt8, input_name: str):
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    quantize_static(
+        str(src),
+        str(out),
+        _CalibrationReader(data, input_name, config.calib_batches, src),
+        quant_format=QuantFormat.QDQ,
+        per_channel=config.per_channel,
+        reduce_range=config.reduce_range,
+        activation_type=QuantType.QUInt8 if config.activations == "uint8" else QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(config.exclude_nodes),
+        calibrate_method=methods[config.calibration],
+        extra_options={
+            "CalibPercentile": config.percentile,
+            # Fused transformer graphs hold contrib ops whose output types ORT cannot infer.
+            "DefaultTensorType": onnx.TensorProto.FLOAT,
+        },
+    )
+    return ()
+
+
+@handles(OrtDynamicInt8)
+def _dynamic(src: Path, out: Path, data: Data, config: OrtDynamicInt8, input_name: str):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+    op_types = [op for op in IntegerOpsRegistry if op != "Conv"]
+    present = {n.op_type for n in onnx.load(str(src)).graph.node}
+    notes: tuple[str, ...] = ()
+    if "Conv" in present:
+        notes += (
+            "dynamic int8 keeps Conv layers in fp32 (ORT has no fast dynamic int8 Conv); "
+            "use static int8 (OrtStaticInt8) for CNNs",
+        )
+    quantize_dynamic(
+        str(src),
+        str(out),
+        op_types_to_quantize=op_types,
+        per_channel=config.per_channel,
+        reduce_range=config.reduce_range,
+        weight_type=QuantType.QInt8 if config.weights == "int8" else QuantType.QUInt8,
+        nodes_to_exclude=list(config.exclude_nodes),
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    quantized = {n.op_type for n in onnx.load(str(out)).graph.node} - present
+    if not quantized:
+        notes += ("dynamic int8 found nothing to quantize: the model is unchanged",)
+    return notes
+
+
+class _CalibrationReader:
+    """Feeds `data.calib` batches to ORT's calibrator (the CalibrationDataReader protocol)."""
+
+    def __init__(self, data: Data, input_name: str, batches: int, model_path: Path) -> None:
+        elem = onnx.load(str(model_path)).graph.input[0].type.tensor_type.elem_type
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+        self._batches: list[dict[str, np.ndarray]] = []
+        for i, (inputs, _) in enumerate(data.calib):
+            if i >= batches:
+                break
+            self._batches.append({input_name: inputs.numpy().astype(dtype)})
+        self._iter: Iterator = iter(self._batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = iter(self._batches)
+
+
+def _preprocess(src: Path, tmp: Path, config) -> tuple[Path, tuple[str, ...]]:
+    """ORT's quant_pre_process (shape inference + optimization), or the source on failure."""
+    if not config.preprocess:
+        return src, ()
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = tmp / "preprocessed.onnx"
+    try:
+        # It writes scratch files into the current directory on some paths: keep them in tmp.
+        with _working_directory(tmp), quiet():
+            quant_pre_process(str(src), str(out))
+        check_onnx(out)
+    except Exception as exc:
+        return src, (
+            f"quant_pre_process failed ({one_line(str(exc))[:120]}); quantized without it",
+        )
+    names = {n.name for n in onnx.load(str(out)).graph.node}
+    lost = [n for n in config.exclude_nodes if n not in names]
+    if lost:  # pre-processing renamed/fused an excluded node: keep the exclusion exact
+        return src, (f"quant_pre_process skipped: it would remove excluded nodes {lost}",)
+    return out, ()
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    # Process-wide, so not thread-safe; quantization is not run concurrently in one process.
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def _check_node_names(src: Path, names: tuple[str, ...]) -> None:
+    """Every excluded node must exist, so a typo fails before anything is written."""
+    if not names:
+        return
+    known = [n.name for n in onnx.load(str(src)).graph.node]
+    missing = [n for n in names if n not in set(known)]
+    if missing:
+        sample = ", ".join(known[:8]) + (" ..." if len(known) > 8 else "")
+        raise UserError(
+            f"exclude_nodes names {missing} are not nodes of '{src.name}'",
+            f"use ONNX node names, e.g. {sample}",
+        )
+
+
+def _input_name(src: Path) -> str:
+    return onnx.load(str(src)).graph.input[0].name

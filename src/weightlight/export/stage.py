@@ -1,0 +1,102 @@
+"""The recipe's export stage: `Export` config and its handler (fp32 ONNX, then optional int8).
+
+YAML: `export: {format: onnx, optimize: all, quantize: static_int8, calibration: percentile}`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from torch import nn
+
+from weightlight.config import Config
+from weightlight.data import Data
+from weightlight.errors import UserError
+from weightlight.export.ort import OrtModel
+from weightlight.export.ort_quant import OrtDynamicInt8, OrtStaticInt8, quantize_onnx
+
+
+class Export(Config):
+    """Export to ONNX, verify parity, optimize for ONNX Runtime, optionally quantize to int8.
+
+    Example (YAML): `export: {format: onnx, optimize: all, quantize: static_int8}`
+    """
+
+    method: Literal["onnx"] = Field("onnx", description="Export method (ONNX via torch.onnx).")
+    format: Literal["onnx"] = Field("onnx", description="Artifact format.")
+    opset: int = Field(18, ge=17, le=23, description="ONNX opset version.")
+    optimize: Literal["none", "basic", "extended", "all"] = Field(
+        "all", description="ONNX Runtime graph optimization level (+ BERT fusions at >= basic)."
+    )
+    quantize: Literal["static_int8", "dynamic_int8"] | None = Field(
+        None, description="ORT int8: static (CNNs; calibrated) or dynamic (transformers)."
+    )
+    calibration: Literal["minmax", "percentile", "entropy"] = Field(
+        "minmax", description="Static int8 calibration method."
+    )
+    per_channel: bool = Field(True, description="Per-channel weight scales for int8.")
+    exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
+    tolerance: float = Field(
+        1e-4, gt=0, lt=1, description="Parity tolerance: max abs error / max(1, max |output|)."
+    )
+    simplify: bool = Field(True, description="Simplify the graph with onnxslim.")
+
+    def quant_config(self) -> OrtStaticInt8 | OrtDynamicInt8 | None:
+        """The int8 config this stage implies, or None for fp32 only."""
+        if self.quantize == "static_int8":
+            return OrtStaticInt8(
+                calibration=self.calibration,
+                per_channel=self.per_channel,
+                exclude_nodes=self.exclude_nodes,
+            )
+        if self.quantize == "dynamic_int8":
+            return OrtDynamicInt8(per_channel=self.per_channel, exclude_nodes=self.exclude_nodes)
+        return None
+
+
+Handler = Callable[[nn.Module, Config, Data, Path], OrtModel]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def handles(config_type: type) -> Callable[[Handler], Handler]:
+    """Register the function that runs one export config type."""
+
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[config_type] = fn
+        return fn
+
+    return register
+
+
+def export(model: nn.Module, config: Config, data: Data, path: str | Path) -> OrtModel:
+    """Run an export stage: `wl.export(model, wl.export.Export(quantize="static_int8"), data,
+    "out/model.onnx")` -> the final OrtModel (int8 at `model.int8.onnx` when quantized).
+
+    Example:
+        >>> m = wl.export(model, wl.export.Export(optimize="all"), data, "out/model.onnx")
+        >>> m.runtime
+        'onnxruntime'
+    """
+    handler = _HANDLERS.get(type(config))
+    if handler is None:
+        raise UserError(
+            f"export does not handle {type(config).__name__}", "pass wl.export.Export(...)"
+        )
+    return handler(model, config, data, Path(path))
+
+
+@handles(Export)
+def _export_onnx(model: nn.Module, config: Export, data: Data, path: Path) -> OrtModel:
+    from weightlight.export.onnx import export_onnx
+
+    fp32 = export_onnx(
+        model, data, path, opset=config.opset, simplify=config.simplify,
+        optimize=config.optimize, tolerance=config.tolerance,
+    )  # fmt: skip
+    quant = config.quant_config()
+    if quant is None:
+        return fp32
+    return quantize_onnx(fp32, data, path.with_suffix(".int8.onnx"), quant)

@@ -1,0 +1,76 @@
+"""`weightlight export MODEL --onnx out.onnx [--optimize all] [--quantize static_int8]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from torch import nn
+
+import weightlight as wl
+from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.errors import UserError
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Model file (.safetensors/.pt/.pt2) or built-in name."),
+    onnx: Path = typer.Option(..., "--onnx", help="Where to write the ONNX file."),
+    optimize: str = typer.Option("all", help="ORT graph optimization: none/basic/extended/all."),
+    quantize: str | None = typer.Option(
+        None, help="Also write an int8 model: static_int8 (CNNs) or dynamic_int8 (transformers)."
+    ),
+    calibration: str = typer.Option("minmax", help="Static int8: minmax, percentile or entropy."),
+    opset: int = typer.Option(18, help="ONNX opset (17..23)."),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    arch: str | None = typer.Option(None, "--model", help=MODEL_FACTORY_HELP),
+    trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+) -> None:
+    """Export to ONNX, check parity with PyTorch, optimize for ONNX Runtime, optionally int8."""
+    try:
+        config = wl.export.Export(
+            opset=opset, optimize=optimize, quantize=quantize, calibration=calibration
+        )
+    except ValueError as exc:  # pydantic's ValidationError names the field and the choices
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+        field = ".".join(str(p) for p in first["loc"])
+        raise UserError(
+            f"invalid --{field.replace('_', '-')}: {first['msg']}", "see --help"
+        ) from None
+    dataset = wl.data.load_data(data)
+    net = wl.models.load_model(model, factory=arch, trust=trust)
+    if not isinstance(net, nn.Module):
+        raise UserError(f"'{model}' is already an ONNX model", "pass a PyTorch model file")
+    fp32 = wl.export.onnx(net, dataset, onnx, opset=opset, optimize=optimize)
+    console.print(summary_table(fp32, "fp32 ONNX"))
+    quant = config.quant_config()
+    if quant is not None:
+        int8 = wl.export.quantize_onnx(fp32, dataset, onnx.with_suffix(".int8.onnx"), quant)
+        console.print(summary_table(int8, f"{quantize} ONNX"))
+
+
+def summary_table(result: wl.export.OrtModel, title: str) -> Table:
+    """What was written and how faithful it is."""
+    table = Table(title=title)
+    table.add_column("item")
+    table.add_column("value")
+    table.add_row("file", str(result.path))
+    if result.optimized_path:
+        table.add_row("ORT-optimized graph", str(result.optimized_path))
+    if result.exporter:
+        table.add_row("exporter", result.exporter)
+    if result.fusions:
+        table.add_row("fused ops", ", ".join(f"{k} x{v}" for k, v in result.fusions.items()))
+    report = result.parity
+    if report is not None:
+        kind = "parity vs torch" if result.exporter else "fidelity vs fp32 ONNX"
+        agree = "n/a" if report.top1_agreement is None else f"{report.top1_agreement:.2f} %"
+        table.add_row(
+            kind,
+            f"max abs {report.max_abs:.2e}, top-1 agreement {agree}, "
+            f"mean cosine {report.mean_cosine:.5f} ({report.samples} samples)",
+        )
+    for note in result.notes:
+        table.add_row("note", note)
+    return table

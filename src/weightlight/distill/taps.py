@@ -21,10 +21,10 @@ def check_layer_names(model: nn.Module, names: list[str], role: str) -> None:
     for name in names:
         if name not in available:
             close = difflib.get_close_matches(name, available, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else ""
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
             shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
             raise UserError(
-                f"the {role} has no layer named '{name}' {hint}".strip(),
+                f"the {role} has no layer named '{name}'{hint}",
                 f"choose a module name from model.named_modules(): {shown}",
             )
 

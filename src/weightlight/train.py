@@ -141,8 +141,12 @@ def _schedule(name: str, opt, lr: float, total: int):
 def _loader(loader: DataLoader, seed: int, distributed: bool) -> DataLoader:
     """Re-create the training loader: seeded shuffling, sharded across ranks under DDP."""
     if distributed:
+        # Each rank takes batch / world_size samples, so one step still sees the loader's
+        # batch size in total and a run matches the single-process one step for step.
+        world = dist.get_world_size()
         sampler = DistributedSampler(loader.dataset, shuffle=True, seed=seed)
-        return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler)
+        per_rank = max(1, (loader.batch_size or 1) // world)
+        return DataLoader(loader.dataset, batch_size=per_rank, sampler=sampler)
     return DataLoader(
         loader.dataset,
         batch_size=loader.batch_size,

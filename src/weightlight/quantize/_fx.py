@@ -1,0 +1,120 @@
+"""torch.ao FX graph-mode plumbing shared by static int8 and QAT.
+
+Why FX (torch.ao) and not PT2E (torchao) or torchao's int8 configs: measured on this CPU
+(docs/quantization.md), an FX-converted model runs int8 kernels (fbgemm/oneDNN via the x86
+backend) in plain eager mode and is faster than fp32, while a PT2E model is slower than fp32
+until lowered and torchao int8 configs gave no CPU speed-up. torch.ao is deprecated but still
+works in torch 2.13; its deprecation warnings are silenced here, in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.ao.quantization import FakeQuantize, QConfig, QConfigMapping
+from torch.ao.quantization.backend_config.x86 import get_x86_backend_config
+from torch.ao.quantization.observer import (
+    MinMaxObserver,
+    MovingAverageMinMaxObserver,
+    MovingAveragePerChannelMinMaxObserver,
+    PerChannelMinMaxObserver,
+)
+
+from weightlight.errors import UserError
+from weightlight.quantize import affine
+from weightlight.quantize.observer import RangeObserver
+
+
+@functools.cache
+def backend():
+    """The x86 backend config (fbgemm/oneDNN int8 kernels), built once."""
+    import torch.ao.quantization.quantize_fx  # noqa: F401  (loads the backend_config utils)
+
+    return get_x86_backend_config()
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence torch.ao's deprecation and 'uncalibrated observer' warnings."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"torch\.ao")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+        yield
+
+
+def qconfig_mapping(
+    *,
+    weight_bits: int,
+    per_channel: bool,
+    exclude: tuple[str, ...],
+    exclude_types: tuple[type, ...],
+    calibration: str = "minmax",
+    qat: bool = False,
+) -> QConfigMapping:
+    """uint8 asymmetric activations + signed symmetric weights (the x86 U8S8 kernels).
+
+    The CPU has AVX-512 VNNI, so the full 8-bit activation range is used (reduce_range is
+    only needed on CPUs without VNNI, where u8*s8 pairs can saturate int16).
+    Weights narrower than 8 bits use a smaller integer range inside int8 storage.
+    """
+    wmin, wmax = affine.qrange(weight_bits, signed=True)
+    if per_channel:
+        w_observer = MovingAveragePerChannelMinMaxObserver if qat else PerChannelMinMaxObserver
+        w_args = {"qscheme": torch.per_channel_symmetric, "ch_axis": 0}
+    else:
+        w_observer = MovingAverageMinMaxObserver if qat else MinMaxObserver
+        w_args = {"qscheme": torch.per_tensor_symmetric}
+    w_args |= {"dtype": torch.qint8, "quant_min": wmin, "quant_max": wmax}
+    if qat:
+        # Fake quantization runs every training step; observers must be cheap here.
+        act = FakeQuantize.with_args(
+            observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=torch.quint8
+        )
+        weight = FakeQuantize.with_args(observer=w_observer, **w_args)
+    else:
+        act = RangeObserver.with_args(method=calibration, dtype=torch.quint8)
+        weight = w_observer.with_args(**w_args)
+    mapping = QConfigMapping().set_global(QConfig(activation=act, weight=weight))
+    for cls in exclude_types:
+        mapping.set_object_type(cls, None)
+    for name in exclude:
+        mapping.set_module_name(name, None)
+    return mapping
+
+
+def prepare(
+    model: nn.Module, mapping: QConfigMapping, example: torch.Tensor, *, qat: bool = False
+) -> nn.Module:
+    """Trace `model` with torch.fx and insert observers (or fake quantizers for QAT)."""
+    from torch.ao.quantization.quantize_fx import prepare_fx, prepare_qat_fx
+
+    fn = prepare_qat_fx if qat else prepare_fx
+    try:
+        with quiet():
+            return fn(
+                model.train() if qat else model.eval(),
+                mapping,
+                (example,),
+                backend_config=backend(),
+            )
+    except (torch.fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise UserError(
+            f"static/QAT quantization could not trace the model with torch.fx ({first})",
+            "exclude the untraceable layers by name, or use wl.quantize.Dynamic / WeightOnly",
+        ) from None
+
+
+def convert(prepared: nn.Module) -> nn.Module:
+    """Replace observed float ops with int8 kernels (eval mode)."""
+    from torch.ao.quantization.quantize_fx import convert_fx
+
+    with quiet():
+        return convert_fx(prepared.eval(), backend_config=backend())

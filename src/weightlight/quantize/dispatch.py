@@ -1,0 +1,141 @@
+"""The verb and its registry: one handler per config type, registered by decorator.
+
+Each method module registers two functions for its config type (torchao style):
+- `@handler(Config)` `apply(model, config, data) -> new model`: the quantization itself;
+- `@rebuilder(Config)` `rebuild(model, config, example_input) -> new model`: the same
+  structure without data (no calibration, no training), so `load_quantized` can pour a saved
+  quantized state_dict into it.
+The verb looks the handler up by type, so adding a method never touches `quantize`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from weightlight.config import Config
+from weightlight.data import Data
+from weightlight.errors import UserError
+
+Apply = Callable[[nn.Module, Config, "Data | None"], nn.Module]
+Rebuild = Callable[[nn.Module, Config, torch.Tensor], nn.Module]
+
+_APPLY: dict[type[Config], Apply] = {}
+_REBUILD: dict[type[Config], Rebuild] = {}
+
+
+def handler(config_type: type[Config]) -> Callable[[Apply], Apply]:
+    """Register the function that quantizes a model for `config_type`."""
+
+    def register(fn: Apply) -> Apply:
+        _APPLY[config_type] = fn
+        return fn
+
+    return register
+
+
+def rebuilder(config_type: type[Config]) -> Callable[[Rebuild], Rebuild]:
+    """Register the function that rebuilds the quantized structure without data."""
+
+    def register(fn: Rebuild) -> Rebuild:
+        _REBUILD[config_type] = fn
+        return fn
+
+    return register
+
+
+def methods() -> dict[str, type[Config]]:
+    """`method` literal -> config class, for every registered config."""
+    return {cls.model_fields["method"].default: cls for cls in _APPLY}
+
+
+def parse_config(config: Config | dict) -> Config:
+    """A config instance from itself or from a dict with a `method` key (as in recipes).
+
+    Example:
+        >>> parse_config({"method": "half", "dtype": "bf16"}).dtype
+        'bf16'
+    """
+    if isinstance(config, Config):
+        if type(config) not in _APPLY:
+            raise UserError(
+                f"{type(config).__name__} is not a quantization config",
+                f"use one of {', '.join(c.__name__ for c in _APPLY)}",
+            )
+        return config
+    if not isinstance(config, dict):
+        raise UserError(
+            f"a quantization config must be a config object or a dict, got {type(config).__name__}",
+            "use e.g. wl.quantize.StaticInt8()",
+        )
+    known = methods()
+    method = config.get("method")
+    if method not in known:
+        raise UserError(
+            f"unknown quantization method {method!r}", f"use one of {', '.join(sorted(known))}"
+        )
+    try:
+        return known[method].model_validate(config)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UserError(f"quantize.{method}: {where}: {err['msg']}", "fix the field") from None
+
+
+def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) -> nn.Module:
+    """Quantize a copy of `model` with `config`; the input model is left untouched.
+
+    Args:
+        model: a trained float model.
+        config: one of `weightlight.quantize.CONFIGS` (or a dict with its `method`).
+        data: needed by StaticInt8 (calibration on `data.calib`) and QAT (`data.train`);
+            the other methods use it only for an example input when given.
+
+    Returns:
+        A new model, runnable in torch eager and measurable by `wl.measure`.
+
+    Example:
+        >>> import weightlight as wl
+        >>> q = wl.quantize(wl.models.mlp(), wl.quantize.Dynamic())
+        >>> type(q.net[1]).__name__
+        'Linear'
+    """
+    config = parse_config(config)
+    if not isinstance(model, nn.Module):
+        raise UserError(
+            f"quantize needs a torch nn.Module, got {type(model).__name__}",
+            "quantize ONNX models with the export/ORT tools instead",
+        )
+    return _APPLY[type(config)](copy.deepcopy(model).eval(), config, data)
+
+
+def rebuild(model: nn.Module, config: Config, example_input: torch.Tensor) -> nn.Module:
+    """The quantized structure of `config` on a copy of the float `model`, without data."""
+    return _REBUILD[type(config)](copy.deepcopy(model).eval(), config, example_input)
+
+
+def check_layer_names(model: nn.Module, names: tuple[str, ...], field: str = "exclude") -> None:
+    """UserError naming the first module name in `names` that `model` does not have."""
+    known = {n for n, _ in model.named_modules() if n}
+    for name in names:
+        if name not in known:
+            sample = ", ".join(sorted(known)[:8])
+            raise UserError(
+                f"{field}: the model has no layer named {name!r}",
+                f"use a name from model.named_modules(), e.g. {sample}",
+            )
+
+
+def layer_types(names: tuple[str, ...], field: str = "exclude_types") -> tuple[type, ...]:
+    """torch.nn classes from their names ('Linear', 'Conv2d'), UserError on an unknown one."""
+    out = []
+    for name in names:
+        cls = getattr(nn, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+            raise UserError(f"{field}: {name!r} is not a torch.nn layer type", "use e.g. Linear")
+        out.append(cls)
+    return tuple(out)

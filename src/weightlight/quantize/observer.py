@@ -1,0 +1,82 @@
+"""A torch.ao observer that picks its activation range with one of our calibration methods.
+
+torch.ao ships MinMax and Histogram (an L2 search) observers; percentile and entropy (KL)
+are not in it. `RangeObserver` keeps the exact running min/max (as MinMaxObserver does) plus a
+bounded random sample of the values it saw, and at conversion time asks
+`calibration.RANGE_METHODS[method]` for the range and `affine.qparams_from_range` for the
+scale and zero point, so the static path uses the same maths the docs and tests describe.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.ao.quantization.observer import MinMaxObserver
+
+from weightlight.quantize import affine
+from weightlight.quantize.calibration import RANGE_METHODS
+
+# Values kept per observer: enough for stable 99.99th percentiles, small enough for big maps.
+_MAX_SAMPLES = 2**20
+_PER_CALL = 2**15
+
+
+class RangeObserver(MinMaxObserver):
+    """Per-tensor activation observer whose range comes from a calibration method.
+
+    Args:
+        method: a key of `calibration.RANGE_METHODS` (minmax, percentile, entropy, mse).
+        dtype: torch.quint8 (activations) or torch.qint8.
+        seed: seeds the sub-sampling, so calibration is reproducible.
+    """
+
+    def __init__(
+        self,
+        method: str = "minmax",
+        dtype: torch.dtype = torch.quint8,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        kwargs.setdefault("qscheme", torch.per_tensor_affine)
+        super().__init__(dtype=dtype, **kwargs)
+        if method not in RANGE_METHODS:
+            raise ValueError(f"unknown calibration method {method!r}")
+        self.method = method
+        self._samples: list[torch.Tensor] = []
+        self._kept = 0
+        self._gen = torch.Generator().manual_seed(seed)
+
+    def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
+        if x_orig.numel() == 0:
+            return x_orig
+        super().forward(x_orig)
+        if self.method != "minmax" and self._kept < _MAX_SAMPLES:
+            flat = x_orig.detach().flatten().float()
+            if flat.numel() > _PER_CALL:
+                idx = torch.randint(flat.numel(), (_PER_CALL,), generator=self._gen)
+                flat = flat[idx]
+            self._samples.append(flat)
+            self._kept += flat.numel()
+        return x_orig
+
+    @torch.jit.export
+    def calculate_qparams(self):  # type: ignore[override]
+        if self.min_val.numel() == 0 or torch.isinf(self.min_val).any():
+            return super().calculate_qparams()  # never observed: torch's defaults
+        signed = self.dtype in (torch.qint8, torch.qint32)
+        bits = int(torch.tensor(self.quant_max - self.quant_min + 1).log2().round())
+        if self.method == "minmax" or not self._samples:
+            lo, hi = float(self.min_val), float(self.max_val)
+        else:
+            # The exact extremes join the sample so tail-sensitive methods still see them.
+            values = torch.cat([*self._samples, self.min_val.reshape(1), self.max_val.reshape(1)])
+            lo, hi = RANGE_METHODS[self.method](values, bits)
+        symmetric = self.qscheme == torch.per_tensor_symmetric
+        scale, zero_point = affine.qparams_from_range(
+            lo, hi, bits, symmetric=symmetric, signed=signed
+        )
+        # Grids narrower than the dtype (reduce_range) start at quant_min, not at qmin.
+        offset = self.quant_min - affine.qrange(bits, signed)[0]
+        return scale.reshape(1), (zero_point + offset).to(torch.int32).reshape(1)
+
+    def extra_repr(self) -> str:
+        return f"method={self.method}, " + super().extra_repr()

@@ -75,6 +75,16 @@ def export_onnx(
     _validate(model, data, path, opset, optimize, exporter)
     wrapped = _SingleOutput(model).eval()
     example = data.example_batch(2)  # batch 2: torch.export specialises a size-1 batch axis
+    notes: tuple[str, ...] = ()
+    fuse = optimize != "none" and _is_bert_like(model)
+    if fuse:
+        # Measured here: ORT's Attention / EmbedLayerNorm fusions match only the TorchScript
+        # exporter's graph, un-simplified (onnxslim and the dynamo exporter both rewrite the
+        # subgraphs they look for, leaving attention unfused and ~2x slower).
+        if exporter == "auto":
+            exporter = "legacy"
+            notes += ("TorchScript exporter chosen: ORT fuses Attention only in its graphs",)
+        simplify = False
     with atomic_path(path) as tmp:
         used = _export(wrapped, example, tmp, opset, exporter)
         proto = onnx.load(str(tmp))
@@ -82,8 +92,8 @@ def export_onnx(
             proto = _simplify(proto)
         onnx.save(proto, str(tmp))
         check_onnx(tmp)
-    result = OrtModel(path, optimize=optimize, exporter=used)
-    if optimize != "none" and _is_bert_like(model):
+    result = OrtModel(path, optimize=optimize, exporter=used, notes=notes)
+    if fuse:
         from weightlight.export.transformer import optimize_transformer
 
         result = optimize_transformer(result, model.config, optimize=optimize)

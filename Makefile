@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/weightlight demo
+	$(VENV)/bin/weightlight run --overwrite
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

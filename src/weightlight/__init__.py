@@ -8,9 +8,10 @@ print(wl.measure(model, data).to_json())
 
 # `measure` is the package itself, made callable: wl.measure(model, data) and
 # wl.measure.Measurement both work.
-from weightlight import data, distill, export, measure, models, prune
+from weightlight import data, distill, export, measure, models, pipeline, prune, recipe, report
 from weightlight.errors import UserError
 from weightlight.measure.record import Measurement
+from weightlight.pipeline import run
 from weightlight.train import train
 
 __version__ = "0.1.0"
@@ -23,6 +24,10 @@ __all__ = [
     "export",
     "measure",
     "models",
+    "pipeline",
     "prune",
+    "recipe",
+    "report",
+    "run",
     "train",
 ]

@@ -1,4 +1,4 @@
-"""`weightlight train`, `weightlight measure` and `weightlight demo`."""
+"""`weightlight train` and `weightlight measure`."""
 
 from __future__ import annotations
 
@@ -61,21 +61,3 @@ def measure(
         typer.echo(json.dumps(json.loads(result.to_json()), indent=2))
     else:
         console.print(measurement_table([result]))
-
-
-@app.command()
-def demo(
-    out: Path = typer.Option(
-        Path("runs/demo"), help="Run folder (the trained model is cached here)."
-    ),
-) -> None:
-    """Train the seed MNIST CNN on the bundled digits (cached) and print its measurements."""
-    dataset = wl.data.digits()
-    weights = out / "base.safetensors"
-    if weights.exists():
-        net = wl.models.load_model(weights)
-    else:
-        net = wl.train(wl.models.mnist_cnn(), dataset)
-        wl.models.save_model(net, weights)
-    result = wl.measure(net, dataset, name="fp32")
-    console.print(measurement_table([result], title="seed CNN on digits"))

@@ -1,0 +1,117 @@
+"""`weightlight run` (the main job) and `weightlight report`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+
+import weightlight as wl
+from weightlight.cli._app import DATA_HELP, TRUST_HELP, app, console
+from weightlight.errors import UserError
+from weightlight.models import registry
+from weightlight.recipe import builtin_recipes, load_recipe
+from weightlight.report import build_report
+from weightlight.report.table import measurement_table
+
+_RUN_OUTPUTS = ("variants.jsonl", "models", "plots", "report.html", "report.json", "log.txt")
+
+
+@app.command()
+def run(
+    recipe: str = typer.Argument("default", help="Recipe YAML file or built-in name."),
+    model: str = typer.Option(
+        "mnist_cnn",
+        help="Built-in model name (trained on the data first, cached), a model file, or "
+        "module:function returning a trained nn.Module. Code is imported only from here.",
+    ),
+    weights: Path | None = typer.Option(
+        None, help="Weights file (.safetensors/.pt) for the architecture named by --model."
+    ),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    out: Path | None = typer.Option(None, help="Run folder (default: runs/<recipe name>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Discard earlier results in --out (the trained-base cache stays).",
+    ),
+    epochs: float = typer.Option(15, help="Epochs when a built-in model is trained first."),
+    max_drop: float = typer.Option(1.0, help="Accuracy budget (points) for the 'best' variant."),
+    trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+) -> None:
+    """Run a recipe: every stage's variant is saved, measured and reported.
+
+    With no arguments: trains the seed MNIST CNN on the bundled digits, runs the default
+    recipe and writes runs/default/report.html.
+    """
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other", "pass only one")
+    parsed = load_recipe(recipe)
+    folder = out or Path("runs") / parsed.name
+    if overwrite:
+        for name in _RUN_OUTPUTS:
+            target = folder / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    dataset = wl.data.load_data(data)
+    base, factory = _base_model(model, weights, dataset, folder, epochs, trust)
+    console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
+    variants = wl.pipeline.run(
+        parsed, base, dataset, folder, resume=resume, factory=factory,
+        on_event=lambda msg: console.print(f"  {msg}", highlight=False),
+    )  # fmt: skip
+    _print_report(folder, max_drop)
+    failed = [v.name for v in variants if v.status == "failed"]
+    if failed:
+        console.print(f"[red]failed stages:[/] {', '.join(failed)} (see {folder / 'log.txt'})")
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder (holds variants.jsonl)."),
+    max_drop: float = typer.Option(1.0, help="Accuracy budget (points) for the 'best' variant."),
+) -> None:
+    """Rebuild the table, report.json, plots and report.html from variants.jsonl (no model runs)."""
+    _print_report(run_dir, max_drop)
+
+
+@app.command("recipes")
+def list_recipes() -> None:
+    """List the built-in recipes."""
+    for name in builtin_recipes():
+        console.print(name)
+
+
+def _print_report(folder: Path, max_drop: float) -> None:
+    result = build_report(folder, max_drop=max_drop)
+    rows = [v.measurement for v in result.variants if v.measurement is not None]
+    if rows:
+        console.print(measurement_table(rows, title=f"{folder.name}"))
+    best = result.summary.get("best")
+    if best:
+        console.print(
+            f"best within {max_drop:g} pt: [bold]{best['name']}[/] "
+            f"{best['speedup']:.1f}x faster (bs{result.summary['batch_size']}), "
+            f"{best['size_ratio']:.1f}x smaller, drop {best['metric_drop']:+.2f}"
+        )
+    console.print(f"report: {result.html_path}")
+
+
+def _base_model(
+    model: str, weights: Path | None, dataset, folder: Path, epochs: float, trust: bool
+):
+    """The trained base model and the factory that rebuilds its architecture (for resume)."""
+    if weights is not None:
+        return wl.models.load_model(weights, factory=model, trust=trust), model
+    if registry.is_registered(model):
+        cache = folder / "cache" / f"{model}-{dataset.name}-trained.safetensors"
+        if cache.is_file():
+            return wl.models.load_model(cache), None
+        console.print(f"training {model} on {dataset.name} ({epochs:g} epochs, cached in {cache})")
+        trained = wl.train(wl.models.create(model), dataset, epochs=epochs)
+        wl.models.save_model(trained, cache)
+        return trained, None
+    loaded = wl.models.load_model(model, trust=trust)
+    return loaded, (model if ":" in model else None)

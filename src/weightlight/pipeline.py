@@ -1,0 +1,292 @@
+"""Run a recipe: every stage makes a variant that is saved and measured as soon as it exists.
+
+    base --prune--> pruned --quantize--> pruned-int8
+      \\--quantize--> base-int8                (a recipe may branch with `from:`)
+
+The run folder holds `recipe.yaml` (resolved), `variants.jsonl` (rewritten atomically after
+every variant), `models/<variant>.*` and `log.txt`. A stage that raises is recorded as failed and
+the run goes on with stages that do not depend on it. `resume=True` keeps every finished variant
+and redoes only what is missing; parents are reloaded from their saved artifacts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import weightlight as wl
+from weightlight import baselines
+from weightlight._io import write_text_atomic
+from weightlight.data import Data
+from weightlight.errors import UserError, one_line
+from weightlight.export.guardrail import guardrail
+from weightlight.measure.energy import measure_rapl_watts, with_energy
+from weightlight.models.io import load_model, save_model
+from weightlight.recipe import Recipe, dump_recipe, stage_config, stage_kind, variant_name
+from weightlight.variants import Variant, read_variants, upsert, write_variants
+
+Progress = Callable[[str], None]
+
+
+def run(
+    recipe: Recipe,
+    model: nn.Module,
+    data: Data,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    factory: str | Callable[[], nn.Module] | None = None,
+    on_event: Progress | None = None,
+) -> list[Variant]:
+    """Run `recipe` on `model` and `data`, writing everything under `out`.
+
+    Args:
+        recipe: the parsed recipe (`weightlight.recipe.load_recipe`).
+        model: the trained base model; it is never modified.
+        data: the data bundle every stage and measurement uses.
+        out: the run folder.
+        resume: continue an interrupted run in `out`, keeping finished variants.
+        factory: rebuilds the base architecture when reloading saved variants of a model that
+            is not a built-in (the `--model module:function` the user passed).
+        on_event: called with one-line progress messages (the CLI prints them).
+
+    Returns:
+        Every variant of the run, in order (base, stages, baselines).
+
+    Example:
+        >>> variants = wl.run(wl.recipe.load_recipe("default"), model, data, "runs/x")
+    """
+    out = Path(out)
+    state = _RunState(out, recipe, data, factory, on_event or (lambda _msg: None))
+    state.open(resume)
+    state.models["base"] = model
+    state.step("base", None, "base", {}, lambda _parent: model)
+    for index, stage in enumerate(recipe.stages):
+        name = variant_name(stage, index)
+        parent = stage.from_ or (
+            variant_name(recipe.stages[index - 1], index - 1) if index else "base"
+        )
+        kind, config = stage_kind(stage), stage_config(stage)
+        teacher = stage.teacher or "base"
+        apply = _stage_runner(kind, config, data, state, teacher, name)
+        state.step(name, parent, kind, config.model_dump(mode="json"), apply)
+    if recipe.baselines:
+        for name, make in baselines.available().items():
+            apply = _baseline_runner(make, data, state, name)
+            state.step(name, "base", "baseline", {"method": name}, apply)
+    return state.variants
+
+
+class _RunState:
+    """The run folder, the variants so far and the models kept in memory."""
+
+    def __init__(self, out: Path, recipe: Recipe, data: Data, factory, log: Progress) -> None:
+        self.out, self.recipe, self.data, self.factory, self.emit = out, recipe, data, factory, log
+        self.models: dict[str, object] = {}
+        self.variants: list[Variant] = []
+
+    def open(self, resume: bool) -> None:
+        try:
+            (self.out / "models").mkdir(parents=True, exist_ok=True)
+            probe = self.out / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(
+                f"cannot write to run folder '{self.out}' ({exc.strerror or exc})",
+                "choose a writable --out folder",
+            ) from None
+        text = dump_recipe(self.recipe)
+        previous = read_variants(self.out)
+        saved = self.out / "recipe.yaml"
+        if previous and not resume:
+            raise UserError(
+                f"run folder '{self.out}' already holds results",
+                "pass --resume to continue it, or choose another --out",
+            )
+        if resume and saved.is_file() and saved.read_text(encoding="utf-8") != text and previous:
+            raise UserError(
+                f"the recipe differs from the one '{self.out}' was started with",
+                "resume with the same recipe, or start a new --out folder",
+            )
+        self.variants = previous
+        write_text_atomic(saved, text)
+
+    def done(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name and v.status == "ok"), None)
+
+    def record(self, variant: Variant) -> None:
+        self.variants = upsert(self.variants, variant)
+        write_variants(self.out, self.variants)
+        self._log(
+            f"{variant.name}: {variant.status}" + (f" ({variant.error})" if variant.error else "")
+        )
+
+    def _log(self, message: str) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
+        with open(self.out / "log.txt", "a", encoding="utf-8") as f:
+            f.write(f"{stamp} {message}\n")
+        self.emit(message)
+
+    def model(self, name: str):
+        """A variant's model: in memory, or reloaded from its artifact (after a resume)."""
+        if name in self.models:
+            return self.models[name]
+        variant = self.done(name)
+        if variant is None or not variant.artifact:
+            return None
+        try:
+            loaded = load_model(self.out / variant.artifact, factory=self.factory)
+        except UserError:
+            return None
+        self.models[name] = loaded
+        return loaded
+
+    def step(self, name: str, parent: str | None, kind: str, config: dict, apply) -> None:
+        """Make, save and measure one variant, unless a finished record already exists."""
+        if self.done(name) is not None:
+            self.emit(f"{name}: done earlier, kept")
+            return
+        parent_model = None
+        if parent is not None:
+            parent_model = self.model(parent)
+            if parent_model is None:
+                why = f"parent '{parent}' is not available"
+                self.record(Variant(name=name, parent=parent, kind=kind, config=config,
+                                    status="skipped", error=why, created=_now()))  # fmt: skip
+                return
+        self.emit(f"{name}: running {kind} {config.get('method', '')}".rstrip())
+        started = time.perf_counter()
+        try:
+            made = apply(parent_model)
+            stage_s = time.perf_counter() - started
+            artifact = self._save(name, made)
+            started = time.perf_counter()
+            measurement = self._measure(made, name, kind, config, parent)
+            measure_s = time.perf_counter() - started
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a failed stage is recorded; earlier variants stay
+            message = one_line(str(exc)) if isinstance(exc, UserError) else (
+                f"{type(exc).__name__}: {one_line(str(exc))[:300]}")  # fmt: skip
+            if not isinstance(exc, UserError):
+                self._log_traceback(name)
+            self.record(Variant(name=name, parent=parent, kind=kind, config=config,
+                                status="failed", error=message, created=_now()))  # fmt: skip
+            return
+        self.models[name] = made
+        self.record(
+            Variant(
+                name=name,
+                parent=parent,
+                kind=kind,
+                config=config,
+                status="ok",
+                measurement=measurement,
+                artifact=artifact,
+                seconds={"stage": round(stage_s, 3), "measure": round(measure_s, 3)},
+                created=_now(),
+                versions=_versions(),
+            )  # fmt: skip
+        )
+
+    def _save(self, name: str, made) -> str | None:
+        """Save a torch variant (safetensors, else .pt2, else state_dict .pt); ONNX is on disk."""
+        path = getattr(made, "path", None)
+        if path is not None:  # OrtModel: the export stage wrote it into models/
+            return str(Path(path).resolve().relative_to(self.out.resolve()))
+        if not isinstance(made, nn.Module):
+            return None
+        target = self.out / "models" / name
+        for suffix in (".safetensors", ".pt2", ".pt"):
+            try:
+                save_model(made, target.with_suffix(suffix), self.data.example_input)
+                return f"models/{name}{suffix}"
+            except Exception:  # this format cannot hold this model: try the next
+                continue
+        return None
+
+    def _measure(self, made, name: str, kind: str, config: dict, parent: str | None):
+        options = self.recipe.measure
+        record = wl.measure(
+            made, self.data, name=name, batch_sizes=options.batch_sizes, threads=options.threads,
+            runs=options.runs, warmup=options.warmup,
+        )  # fmt: skip
+        energy = self.recipe.energy
+        watts = None
+        with contextlib.suppress(Exception):
+            runnable = wl.measure.as_runnable(made)
+            watts = measure_rapl_watts(
+                runnable.run, self.data.example_batch(max(options.batch_sizes))
+            )
+        record = with_energy(
+            record, carbon_g_per_kwh=energy.carbon_g_per_kwh, price_per_kwh=energy.price_per_kwh,
+            currency=energy.currency, rapl_watts=watts, watts_per_thread=energy.watts_per_thread,
+        )  # fmt: skip
+        quantized = kind in ("quantize", "baseline") or bool(config.get("quantize"))
+        source = self.done(parent) if parent else None
+        if quantized and source is not None and source.measurement is not None:
+            record = guardrail(record, source.measurement)
+        return record
+
+    def _log_traceback(self, name: str) -> None:
+        with open(self.out / "log.txt", "a", encoding="utf-8") as f:
+            f.write(f"--- traceback of {name} ---\n{traceback.format_exc()}\n")
+
+
+def _stage_runner(kind: str, config, data: Data, state: _RunState, teacher: str, name: str):
+    """The function that makes the variant of one stage from its parent model."""
+
+    def apply(parent):
+        if kind == "export":
+            return wl.export(
+                _as_module(parent), config, data, state.out / "models" / f"{name}.onnx"
+            )
+        model = copy.deepcopy(_as_module(parent))
+        if kind == "finetune":
+            return wl.train(model, data, progress=False, **config.train_kwargs())
+        if kind == "distill":
+            teacher_model = state.model(teacher)
+            if teacher_model is None:
+                raise UserError(f"teacher '{teacher}' is not available", "run its stage first")
+            return wl.distill(model, config, data, teacher=teacher_model)
+        verb = {"prune": lambda: wl.prune, "quantize": lambda: wl.quantize}[kind]()
+        return verb(model, config, data)
+
+    return apply
+
+
+def _baseline_runner(make, data: Data, state: _RunState, name: str):
+    return lambda parent: make(_as_module(parent), data, state.out / "models" / name)
+
+
+def _as_module(model) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise UserError(
+            f"this stage needs a PyTorch model but its parent is a {type(model).__name__}",
+            "put export stages last, or branch from a torch variant with 'from:'",
+        )
+    return model
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    for pkg in ("weightlight", "onnxruntime", "onnx", "torch-pruning"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            versions[pkg] = md.version(pkg)
+    return versions

@@ -1,0 +1,123 @@
+"""A self-contained report.html: table, plots (inline PNG), summary, recipe and environment."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+from weightlight.variants import Variant
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;font-size:.85rem}
+td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+td:first-child,th:first-child{text-align:left}
+tr.best{background:#e8f5e9}tr.failed,tr.skipped{color:#b71c1c}
+tr.baseline td:first-child{font-style:italic}
+.plots img{max-width:48%;margin:.5rem;border:1px solid #eee}
+pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:.8rem}
+.note{color:#b71c1c;font-size:.85rem}
+"""
+
+
+def render_html(
+    title: str,
+    variants: Sequence[Variant],
+    summary: dict,
+    plots: dict[str, Path],
+    recipe_yaml: str,
+    environment: dict[str, str],
+) -> str:
+    best = summary.get("best", {}).get("name")
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>weightlight report: {_e(title)}</h1>",
+        _conclusion(summary),
+        "<h2>Variants</h2>",
+        _table(variants, summary, best),
+        "<h2>Plots</h2><div class='plots'>",
+    ]
+    for name, path in plots.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts.append(
+            f"<img id='plot-{_e(name)}' alt='{_e(name)}' src='data:image/png;base64,{data}'>"
+        )
+    parts.append("</div><h2>Recipe</h2><pre>" + _e(recipe_yaml) + "</pre>")
+    parts.append("<h2>Environment</h2><table>")
+    parts += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in environment.items()]
+    parts.append("</table><h2>How each figure was measured</h2><table>")
+    first = next((v.measurement for v in variants if v.measurement), None)
+    if first is not None:
+        parts += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in first.methods.items()]
+        if first.energy:
+            parts.append(f"<tr><td>energy</td><td>{_e(first.energy.method)}</td></tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def _conclusion(summary: dict) -> str:
+    best = summary.get("best")
+    if not best:
+        return "<p>No variant stayed within the accuracy budget.</p>"
+    text = (
+        f"<p><b>Best within {summary['max_drop']:g} point(s) of the base:</b> "
+        f"<code>{_e(best['name'])}</code>: {best['speedup']:.1f}x faster at batch "
+        f"{summary['batch_size']}, {best['size_ratio']:.1f}x smaller, "
+        f"metric drop {best['metric_drop']:+.2f}.</p>"
+    )
+    peer = summary.get("best_peer")
+    if peer:
+        verdict = "beats" if summary.get("beats_peers") else "does not beat"
+        text += (
+            f"<p>The recipe {verdict} the best one-liner peer (<code>{_e(peer['name'])}</code>: "
+            f"{peer['speedup']:.1f}x faster, {peer['size_ratio']:.1f}x smaller).</p>"
+        )
+    return text
+
+
+def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
+    bs = summary.get("batch_size")
+    ratios = {r["name"]: r for r in summary.get("ratios", [])}
+    head = ("<table><tr><th>variant</th><th>from</th><th>runtime</th><th>params</th>"
+            "<th>non-zero</th><th>size MB</th><th>zipped MB</th><th>MMACs</th>")  # fmt: skip
+    sizes = sorted({p.batch_size for v in variants if v.measurement for p in v.measurement.latency})
+    head += "".join(f"<th>p50 ms bs{b}</th><th>p90 ms bs{b}</th>" for b in sizes)
+    head += f"<th>speed-up bs{bs}</th><th>smaller</th><th>metric</th><th>peak MB</th>"
+    head += "<th>mJ/inf</th><th>gCO2/1M</th><th>cost/1M</th><th>notes</th></tr>"
+    rows = [head]
+    for v in variants:
+        m = v.measurement
+        css = "best" if v.name == best else v.status if v.status != "ok" else v.kind
+        if m is None:
+            rows.append(f"<tr class='{css}'><td>{_e(v.name)}</td><td>{_e(v.parent or '')}</td>"
+                        f"<td colspan='99' style='text-align:left'>{_e(v.status)}: "
+                        f"{_e(v.error or '')}</td></tr>")  # fmt: skip
+            continue
+        r = ratios.get(v.name, {})
+        cells = [v.name, v.parent or "", m.runtime, f"{m.params:,}", f"{m.nonzero_params:,}",
+                 f"{m.size_bytes / 1e6:.3f}", f"{m.size_zipped_bytes / 1e6:.3f}",
+                 f"{m.macs / 1e6:.2f}" if m.macs else "-"]  # fmt: skip
+        for b in sizes:
+            p = m.latency_at(b)
+            cells += [f"{p.p50_ms:.3f}", f"{p.p90_ms:.3f}"] if p else ["-", "-"]
+        cells += [
+            f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
+            f"{r['size_ratio']:.1f}x" if r.get("size_ratio") else "-",
+            f"{m.metric:.2f}" if m.metric is not None else "-",
+            f"{m.peak_memory_bytes / 1e6:.1f}" if m.peak_memory_bytes else "-",
+            f"{m.energy.joules_per_1m / 1e3:.3f}" if m.energy else "-",
+            f"{m.energy.co2_g_per_1m:.2f}" if m.energy else "-",
+            f"{m.energy.cost_per_1m:.4f} {m.energy.currency}" if m.energy else "-",
+        ]
+        notes = "<br>".join(f"<span class='note'>{_e(n)}</span>" for n in m.notes)
+        rows.append(f"<tr class='{css}'>" + "".join(f"<td>{_e(c)}</td>" for c in cells)
+                    + f"<td>{notes}</td></tr>")  # fmt: skip
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)

@@ -1,0 +1,96 @@
+"""PNG plots of a run: accuracy vs size and vs latency (Pareto front marked), latency per batch
+size, and size per variant. Matplotlib's Agg backend: no display needed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from weightlight._io import atomic_path  # noqa: E402
+from weightlight.report.summary import largest_batch, latency_ms, measured, pareto_front  # noqa: E402
+from weightlight.variants import Variant  # noqa: E402
+
+
+def write_plots(variants: Sequence[Variant], folder: Path) -> dict[str, Path]:
+    """Write every plot into `folder`; returns {plot name: path}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ok = measured(variants)
+    if not ok:
+        return {}
+    bs = largest_batch(variants)
+    plots = {
+        "accuracy_vs_size": _tradeoff(
+            ok, lambda v: v.measurement.size_bytes / 1e6, "size on disk (MB, log)",
+            pareto_front(ok, lambda v: v.measurement.size_bytes),
+        ),
+        "accuracy_vs_latency": _tradeoff(
+            ok, lambda v: latency_ms(v, bs), f"p50 latency at batch {bs} (ms, log)",
+            pareto_front(ok, lambda v: latency_ms(v, bs)),
+        ),
+        "latency_by_batch": _latency_bars(ok),
+        "size": _size_bars(ok),
+    }  # fmt: skip
+    paths = {}
+    for name, fig in plots.items():
+        path = folder / f"{name}.png"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths[name] = path
+    return paths
+
+
+def _tradeoff(ok, x_of, xlabel: str, front: list[str]):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    pts = [(x_of(v), v.measurement.metric, v) for v in ok]
+    pts = [p for p in pts if p[0] is not None and p[1] is not None]
+    for x, y, v in pts:
+        on_front = v.name in front
+        marker = "s" if v.kind == "baseline" else "o"
+        ax.scatter(x, y, s=60 if on_front else 30, marker=marker,
+                   color="tab:red" if on_front else "tab:gray", zorder=3)  # fmt: skip
+        ax.annotate(v.name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    line = sorted((x, y) for x, y, v in pts if v.name in front)
+    if line:
+        ax.step([p[0] for p in line], [p[1] for p in line], where="post", color="tab:red",
+                alpha=0.6, label="Pareto front")  # fmt: skip
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ok[0].measurement.metric_name)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _latency_bars(ok):
+    sizes = sorted({p.batch_size for v in ok for p in v.measurement.latency})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 0.35 * len(ok) + 1.5),
+                             squeeze=False)  # fmt: skip
+    for ax, bs in zip(axes[0], sizes, strict=True):
+        names = [v.name for v in ok]
+        values = [latency_ms(v, bs) or 0 for v in ok]
+        ax.barh(names, values, color="tab:blue")
+        ax.invert_yaxis()
+        ax.set_title(f"p50 latency, batch {bs} (ms)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _size_bars(ok):
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(ok) + 1.5))
+    names = [v.name for v in ok]
+    ax.barh(names, [v.measurement.size_bytes / 1e6 for v in ok], label="raw", color="tab:blue")
+    ax.barh(names, [v.measurement.size_zipped_bytes / 1e6 for v in ok], height=0.4,
+            label="zipped", color="tab:orange")  # fmt: skip
+    ax.invert_yaxis()
+    ax.set_xlabel("size on disk (MB)")
+    ax.legend(fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -1,0 +1,75 @@
+"""What the report concludes: the Pareto fronts and the best variant under an accuracy budget.
+
+Pure functions over Variants, so the report can be rebuilt from variants.jsonl alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from weightlight.variants import Variant
+
+
+def measured(variants: Sequence[Variant]) -> list[Variant]:
+    return [v for v in variants if v.ok]
+
+
+def largest_batch(variants: Sequence[Variant]) -> int | None:
+    sizes = {p.batch_size for v in measured(variants) for p in v.measurement.latency}
+    return max(sizes) if sizes else None
+
+
+def latency_ms(variant: Variant, batch_size: int) -> float | None:
+    point = variant.measurement.latency_at(batch_size) if variant.measurement else None
+    return point.p50_ms if point else None
+
+
+def pareto_front(variants: Sequence[Variant], cost: Callable[[Variant], float | None]) -> list[str]:
+    """Names of variants no other variant beats on both cost (lower) and metric (higher)."""
+    points = [(cost(v), v.measurement.metric, v.name) for v in measured(variants)]
+    points = [p for p in points if p[0] is not None and p[1] is not None]
+    front = []
+    for c, m, name in points:
+        dominated = any((c2 <= c and m2 >= m) and (c2 < c or m2 > m) for c2, m2, _ in points)
+        if not dominated:
+            front.append(name)
+    return front
+
+
+def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
+    """Base figures, the fastest variant within `max_drop` points of the base, and the fronts."""
+    ok = measured(variants)
+    base = next((v for v in ok if v.kind == "base"), None)
+    bs = largest_batch(variants)
+    summary: dict = {"max_drop": max_drop, "batch_size": bs, "failed": [
+        {"name": v.name, "error": v.error} for v in variants if v.status == "failed"]}  # fmt: skip
+    summary["pareto_size"] = pareto_front(variants, lambda v: v.measurement.size_bytes)
+    summary["pareto_latency"] = pareto_front(variants, lambda v: latency_ms(v, bs) if bs else None)
+    if base is None or bs is None:
+        return summary
+    base_ms, base_size = latency_ms(base, bs), base.measurement.size_bytes
+    rows = []
+    for v in ok:
+        ms = latency_ms(v, bs)
+        metric = v.measurement.metric
+        size = v.measurement.size_bytes
+        rows.append({
+            "name": v.name,
+            "kind": v.kind,
+            "speedup": base_ms / ms if ms else None,
+            "size_ratio": base_size / size if size else None,
+            "metric_drop": (base.measurement.metric - metric)
+            if metric is not None and base.measurement.metric is not None else None,
+        })  # fmt: skip
+    summary["ratios"] = rows
+    eligible = [r for r in rows if r["name"] != "base" and r["metric_drop"] is not None
+                and r["metric_drop"] <= max_drop and r["speedup"]]  # fmt: skip
+    if eligible:
+        best = max(eligible, key=lambda r: (r["speedup"], r["size_ratio"] or 0))
+        summary["best"] = best
+        peers = [r for r in eligible if r["kind"] == "baseline"]
+        if peers:
+            top_peer = max(peers, key=lambda r: r["speedup"])
+            summary["best_peer"] = top_peer
+            summary["beats_peers"] = best["kind"] != "baseline"
+    return summary

@@ -1,0 +1,40 @@
+"""Sensitivity: each layer pruned alone, metric per ratio, table and plot."""
+
+from __future__ import annotations
+
+import pytest
+from prune_helpers import assert_unchanged, snapshot
+
+import weightlight as wl
+
+
+def test_structured_sensitivity_table_and_plot(trained_cnn, digits, tmp_path, cnn_accuracy):
+    before = snapshot(trained_cnn)
+    result = wl.prune.sensitivity(trained_cnn, digits, ratios=(0.0, 0.75), kind="structured")
+    assert_unchanged(trained_cnn, before)
+    assert result.baseline == pytest.approx(cnn_accuracy)
+    rows = result.table()
+    assert [(r["layer"], r["ratio"]) for r in rows] == [
+        (name, r) for name in ("conv1", "conv2", "fc1") for r in (0.0, 0.75)
+    ]  # the classifier (fc2) is an output layer: not analysed
+    for row in rows:
+        if row["ratio"] == 0.0:
+            assert row["drop"] == 0.0
+    drops = {r["layer"]: r["drop"] for r in rows if r["ratio"] == 0.75}
+    assert drops["conv1"] > drops["fc1"]  # 8 filters left of 32 hurt more than 32 of 128 neurons
+    result.plot(tmp_path / "sens.png")
+    assert (tmp_path / "sens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unstructured_sensitivity_on_chosen_layers(trained_cnn, digits):
+    result = wl.prune.sensitivity(trained_cnn, digits, ratios=(0.9,), kind="unstructured",
+                                  layers=["fc1"])  # fmt: skip
+    (row,) = result.table()
+    assert row["layer"] == "fc1" and abs(row["drop"]) <= 2.0  # fc1 is very redundant
+
+
+def test_sensitivity_bad_input(trained_cnn, digits):
+    with pytest.raises(wl.UserError, match="ratios"):
+        wl.prune.sensitivity(trained_cnn, digits, ratios=(1.0,))
+    with pytest.raises(wl.UserError, match="'conv7'"):
+        wl.prune.sensitivity(trained_cnn, digits, layers=["conv7"], ratios=(0.5,))

@@ -1,0 +1,64 @@
+"""A small BERT (transformers.BertConfig, random weights): export, fusions, dynamic int8."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+import torch
+
+import weightlight as wl
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def bert_and_tokens():
+    config = transformers.BertConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+        vocab_size=100, num_labels=3, attn_implementation="eager",
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(config).eval()
+    g = torch.Generator().manual_seed(0)
+    ids, labels = (
+        torch.randint(0, 100, (160, 16), generator=g),
+        torch.randint(0, 3, (160,), generator=g),
+    )
+    data = wl.data.from_tensors(ids[:96], labels[:96], ids[96:], labels[96:], name="tokens")
+    return model, data
+
+
+@pytest.fixture(scope="module")
+def bert_onnx(bert_and_tokens, tmp_path_factory):
+    model, data = bert_and_tokens
+    return wl.export.onnx(model, data, tmp_path_factory.mktemp("bert") / "bert.onnx")
+
+
+def test_bert_export_parity_and_fusions(bert_onnx):
+    assert bert_onnx.parity.max_abs < 1e-4
+    assert bert_onnx.parity.top1_agreement == 100.0
+    assert bert_onnx.exporter == "legacy"  # ORT fuses Attention only in its graphs
+    assert bert_onnx.fusions == {
+        "EmbedLayerNormalization": 1, "Attention": 2, "BiasGelu": 2, "SkipLayerNormalization": 4,
+    }  # fmt: skip
+    ops = {n.op_type for n in onnx.load(str(bert_onnx.path)).graph.node}
+    assert {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= ops
+
+
+def test_bert_sequence_axis_is_dynamic(bert_onnx, bert_and_tokens):
+    model, _ = bert_and_tokens
+    ids = torch.randint(0, 100, (3, 9))
+    with torch.inference_mode():
+        expected = model(ids).logits
+    assert torch.allclose(bert_onnx.run(ids), expected, atol=1e-4)
+
+
+def test_bert_dynamic_int8_fidelity(bert_onnx, bert_and_tokens, tmp_path):
+    _, data = bert_and_tokens
+    q = wl.export.quantize_onnx(bert_onnx, data, tmp_path / "q.onnx", wl.export.OrtDynamicInt8())
+    assert q.parity.mean_cosine > 0.999  # measured 0.99977 vs the fp32 ONNX model
+    assert q.parity.min_cosine > 0.99
+    assert q.parity.top1_agreement >= 95.0
+    ops = {n.op_type for n in onnx.load(str(q.path)).graph.node}
+    assert ops & {"QAttention", "DynamicQuantizeMatMul", "MatMulInteger"}
+    assert q.path.stat().st_size < 0.5 * bert_onnx.path.stat().st_size

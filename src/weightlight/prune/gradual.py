@@ -106,11 +106,11 @@ def _gradual_structured(model: nn.Module, config: Gradual, data: Data) -> nn.Mod
         )
     net = copy.deepcopy(model).eval()
     example = data.example_input
-    expected = output_shapes(net, example)
     pruner = build_pruner(
         net, target, example, steps=config.prunings,
         scheduler=lambda final, steps: ratios(config.schedule, final, steps),
     )  # fmt: skip
+    expected = output_shapes(net, example)
     kwargs = config.finetune.train_kwargs()
     epochs = kwargs.pop("epochs")
     phase = epochs * (config.end - config.begin) / config.prunings

@@ -89,12 +89,12 @@ def build_pruner(
     several steps (gradual pruning). Every dict argument is passed fresh: BasePruner's
     defaults are shared mutable dicts that would leak head counts between pruners.
     """
-    ignored = output_layers(model, example)
-    ignored += list(modules_by_name(model, config.ignore, "Structured.ignore").values())
+    ignored = list(modules_by_name(model, config.ignore, "Structured.ignore").values())
     per_layer = modules_by_name(model, config.layer_ratios, "Structured.layer_ratios")
     heads = _attention_heads(model)
     extra = {"iterative_pruning_ratio_scheduler": scheduler} if scheduler else {}
     try:
+        ignored += output_layers(model, example)
         return tp.pruner.BasePruner(
             model,
             example,
@@ -138,9 +138,9 @@ def structured_step(pruner: tp.pruner.BasePruner, model: nn.Module, config: Stru
 def _prune_structured(model: nn.Module, config: Structured, data: Data) -> nn.Module:
     net = copy.deepcopy(model).eval()
     example = data.example_input
+    pruner = build_pruner(net, config, example)  # traces the model; changes nothing yet
     expected = output_shapes(net, example)
     before = sum(p.numel() for p in net.parameters())
-    pruner = build_pruner(net, config, example)
     if config.ratio > 0 or any(config.layer_ratios.values()) or config.head_ratio > 0:
         structured_step(pruner, net, config, data)
         if sum(p.numel() for p in net.parameters()) == before:

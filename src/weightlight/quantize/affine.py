@@ -96,7 +96,7 @@ def qparams_from_range(
     else:
         scale = torch.clamp((hi - lo) / (qmax - qmin), min=_EPS)
         zero_point = torch.clamp(qmin - torch.round(lo / scale), qmin, qmax).to(torch.int64)
-    return QParams(scale.to(torch.float32), zero_point)
+    return QParams(_round_up_to_float32(scale), zero_point)
 
 
 def scale_zero_point(
@@ -192,6 +192,13 @@ def quant_error(
     noise = float(diff.pow(2).sum())
     sqnr = float("inf") if noise == 0 else 10 * torch.log10(torch.tensor(signal / noise)).item()
     return QuantError(float(diff.abs().max()), float(diff.pow(2).mean()), sqnr)
+
+
+def _round_up_to_float32(scale: torch.Tensor) -> torch.Tensor:
+    """float32 scale never smaller than the exact one, so the grid still spans [lo, hi]."""
+    s32 = scale.to(torch.float32)
+    up = torch.nextafter(s32, torch.full_like(s32, float("inf")))
+    return torch.where(s32.double() < scale, up, s32)
 
 
 def _broadcast(qparams: QParams, ndim: int, axis: int | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -65,9 +65,11 @@ class WeightOnlyLinear(nn.Module):
         mod = cls(in_f, out_f, linear.bias is not None, bits, group)
         w = linear.weight.detach().float().reshape(out_f * in_f // group, group)
         qp = affine.scale_zero_point(w, bits, symmetric=True, axis=0)
-        # Scales are stored in fp16; quantize with the stored (rounded) scale so the
-        # round trip bound scale/2 holds for what is actually dequantized.
-        qp = affine.QParams(qp.scale.half().float(), qp.zero_point)
+        # Scales are stored in fp16, rounded up (so the grid still spans each group's range)
+        # and used as stored, so the bound |w - w_hat| <= scale/2 holds for what runs.
+        s16 = qp.scale.half()
+        s16 = torch.where(s16.float() < qp.scale, torch.nextafter(s16, s16 + float("inf")), s16)
+        qp = affine.QParams(s16.float(), qp.zero_point)
         q = affine.quantize(w, qp, bits, axis=0).reshape(out_f, in_f)
         mod.qweight.copy_(_pack4(q) if bits == 4 else q.to(torch.int8))
         mod.scales.copy_(qp.scale.reshape(out_f, in_f // group).half())

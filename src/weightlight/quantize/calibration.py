@@ -68,8 +68,12 @@ def entropy(x: torch.Tensor, bits: int = 8, num_bins: int = 2048) -> tuple[float
     amax = float(x.abs().max())
     if amax == 0.0:
         return 0.0, 0.0
-    hist = torch.histc(x.abs(), bins=num_bins, min=0.0, max=amax)
-    levels = 2 ** (bits - 1)
+    # Exact zeros (ReLU outputs, padding) are represented exactly whatever the threshold;
+    # left in, their spike in the first bin dominates the KL and over-clips the rest.
+    nonzero = x[x != 0]
+    hist = torch.histc(nonzero.abs(), bins=num_bins, min=0.0, max=amax)
+    # |x| of signed data uses half the grid; non-negative data (after ReLU) all of it.
+    levels = 2 ** (bits - 1) if float(x.min()) < 0 else 2**bits
     best_kl, best_i = float("inf"), num_bins
     # Every 8th candidate: the KL curve is smooth, and this keeps a 2048-bin search ~0.1 s.
     for i in range(levels, num_bins + 1, 8):

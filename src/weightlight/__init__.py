@@ -8,7 +8,18 @@ print(wl.measure(model, data).to_json())
 
 # `measure` is the package itself, made callable: wl.measure(model, data) and
 # wl.measure.Measurement both work.
-from weightlight import data, distill, export, measure, models, pipeline, prune, recipe, report
+from weightlight import (
+    data,
+    distill,
+    export,
+    measure,
+    models,
+    pipeline,
+    prune,
+    quantize,
+    recipe,
+    report,
+)
 from weightlight.errors import UserError
 from weightlight.measure.record import Measurement
 from weightlight.pipeline import run
@@ -26,6 +37,7 @@ __all__ = [
     "models",
     "pipeline",
     "prune",
+    "quantize",
     "recipe",
     "report",
     "run",

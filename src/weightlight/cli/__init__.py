@@ -5,6 +5,7 @@ from weightlight.cli import export as _export_commands  # noqa: F401  (export)
 from weightlight.cli import foundation  # noqa: F401  (registers its commands)
 from weightlight.cli import pipeline as _pipeline_commands  # noqa: F401  (run, report)
 from weightlight.cli import prune as _prune_commands  # noqa: F401  (sensitivity, prune)
+from weightlight.cli import quantize as _quantize_commands  # noqa: F401  (quantize)
 from weightlight.cli._app import app, main
 
 __all__ = ["app", "main"]

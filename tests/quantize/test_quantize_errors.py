@@ -43,3 +43,18 @@ def test_excluding_a_layer_that_does_not_exist(trained_cnn, digits, config):
 def test_unknown_layer_type(trained_cnn, digits):
     with pytest.raises(wl.UserError, match="'Linearr' is not a torch.nn layer type"):
         wl.quantize(trained_cnn, StaticInt8(exclude_types=("Linearr",)), digits)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--method", "int3"], "unknown quantization method 'int3'"),
+        (["--exclude", "fc3"], "no layer named 'fc3'"),
+        (["--method", "half", "--calibration", "mse"], "quantize.half: calibration"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_code_2(run_cli, tmp_path, args, words):
+    code, out, err = run_cli("quantize", "mnist_cnn", "--out", tmp_path / "q.pt", *args)
+    assert code == 2, (out, err)
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "q.pt").exists()

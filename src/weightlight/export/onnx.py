@@ -37,7 +37,7 @@ def export_onnx(
     simplify: bool = True,
     optimize: str = "all",
     exporter: Exporter = "auto",
-    tolerance: float = 1e-4,
+    tolerance: float | None = None,
     strict: bool = True,
 ) -> OrtModel:
     """Export `model` to ONNX, check it, simplify it and verify it against PyTorch.
@@ -55,7 +55,8 @@ def export_onnx(
         optimize: ONNX Runtime graph optimization level: none, basic, extended or all.
             BERT-like Hugging Face models also get ORT's transformer fusions.
         exporter: "auto" (torch.export, falling back to TorchScript), "dynamo" or "legacy".
-        tolerance: parity passes when max |onnx - torch| <= tolerance * max(1, max |torch|).
+        tolerance: parity passes when max |onnx - torch| <= tolerance * max(1, max |torch|);
+            None: 1e-4 for fp32 models, 1e-2 for fp16 / bf16 ones (3 significant digits).
         strict: raise a UserError when parity fails; when False the model is returned with
             `parity.ok == False` and a note, for inspection.
 
@@ -74,7 +75,10 @@ def export_onnx(
     path = Path(path)
     _validate(model, data, path, opset, optimize, exporter)
     wrapped = _SingleOutput(model).eval()
-    example = data.example_batch(2)  # batch 2: torch.export specialises a size-1 batch axis
+    # Batch 2: torch.export specialises a size-1 batch axis to the constant 1.
+    example = _as_model_dtype(model, data.example_batch(2))
+    if tolerance is None:
+        tolerance = 1e-4 if _float_dtype(model) == torch.float32 else 1e-2
     notes: tuple[str, ...] = ()
     fuse = optimize != "none" and _is_bert_like(model)
     if fuse:
@@ -129,13 +133,23 @@ def _validate(model, data: Data, path: Path, opset: int, optimize: str, exporter
         raise UserError(f"unknown exporter '{exporter}'", "use auto, dynamo or legacy")
     try:
         with torch.inference_mode():
-            _SingleOutput(model).eval()(data.example_batch(2))
+            _SingleOutput(model).eval()(_as_model_dtype(model, data.example_batch(2)))
     except Exception as exc:
         raise UserError(
             f"the model cannot run on the data's input shape "
             f"{tuple(data.example_input.shape)} ({one_line(str(exc))[:160]})",
             "export with data whose input shape matches the model",
         ) from None
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype:
+    floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
+    return floats[0] if floats else torch.float32
+
+
+def _as_model_dtype(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A model cast to fp16 / bf16 takes inputs of that dtype (as `wl.measure` feeds it)."""
+    return x.to(_float_dtype(model)) if x.is_floating_point() else x
 
 
 class _SingleOutput(nn.Module):

@@ -39,8 +39,12 @@ class Export(Config):
     )
     per_channel: bool = Field(True, description="Per-channel weight scales for int8.")
     exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
-    tolerance: float = Field(
-        1e-4, gt=0, lt=1, description="Parity tolerance: max abs error / max(1, max |output|)."
+    tolerance: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Parity tolerance: max abs error / max(1, max |output|); "
+        "default 1e-4 (fp32), 1e-2 (fp16/bf16).",
     )
     simplify: bool = Field(True, description="Simplify the graph with onnxslim.")
 

@@ -164,7 +164,7 @@ class _RunState:
                 self.record(Variant(name=name, parent=parent, kind=kind, config=config,
                                     status="skipped", error=why, created=_now()))  # fmt: skip
                 return
-        self.emit(f"{name}: running {kind} {config.get('method', '')}".rstrip())
+        self._log(f"{name}: running {kind} {config.get('method', '')}".rstrip())
         started = time.perf_counter()
         try:
             made = apply(parent_model)

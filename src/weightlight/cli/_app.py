@@ -9,10 +9,15 @@ from rich.console import Console
 
 from weightlight.errors import UserError, one_line
 
+try:  # typer >= 0.20 vendors click; older typer uses the click package
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click import ClickException
+
 app = typer.Typer(
     name="weightlight",
     help="Make trained PyTorch models lighter: prune, quantize, distill, export, and measure.",
-    no_args_is_help=False,
+    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -47,14 +52,25 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
 
 
 def main() -> None:
-    """Console entry point: a UserError becomes one line on stderr and exit code 2."""
+    """Console entry point: a UserError becomes one line on stderr and exit code 2.
+
+    typer runs in non-standalone mode so that Ctrl-C reaches this handler (standalone click
+    swallows it) and the user is told that finished work is kept.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {one_line(str(exc))}", highlight=False, soft_wrap=True
-        )
+        _fail(f"[bold red]error:[/] {one_line(str(exc))}", exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted: finished variants are saved; rerun with --resume to continue", 130)
+    except ClickException as exc:  # usage errors: unknown option, missing argument
+        exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; finished work is saved (rerun with --resume to continue)")
-        sys.exit(130)
+    if code == 130:  # typer turns KeyboardInterrupt into exit code 130
+        _fail("interrupted: finished variants are saved; rerun with --resume to continue", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(message, highlight=False, soft_wrap=True)
+    sys.exit(code)

@@ -13,6 +13,7 @@ Goal: pruned + int8 >= 5x faster at batch 64 and >= 12x smaller than fp32 eager.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from pathlib import Path
@@ -62,7 +63,8 @@ def main() -> None:
     rows[6] = wl.export.guardrail(rows[6], rows[5])
     print(f"torch {torch.__version__}, onnxruntime {_ort_version()}, {args.threads} threads, "
           f"{args.runs} timed runs after 10 warm-up, median (p50) latency; "
-          f"export + quantize took {export_s:.1f} s")  # fmt: skip
+          f"export + quantize took {export_s:.1f} s; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs (noisy above that)")  # fmt: skip
     print(f"parity fp32: max abs {ort_fp32.parity.max_abs:.2e}, top-1 agreement "
           f"{ort_fp32.parity.top1_agreement:.1f} %; pruned: {ort_pruned.parity.max_abs:.2e}, "
           f"{ort_pruned.parity.top1_agreement:.1f} %")  # fmt: skip
@@ -88,13 +90,13 @@ def _table(rows: list[wl.Measurement]) -> str:
     ref = rows[0]
     ref1, ref64 = ref.latency_at(1).p50_ms, ref.latency_at(64).p50_ms
     head = (f"{'variant':<23}{'params':>10}{'size KB':>9}{'bs1 ms':>8}{'bs64 ms':>9}"
-            f"{'x bs1':>7}{'x bs64':>7}{'x size':>8}{'acc %':>7}")  # fmt: skip
+            f"{'x bs1':>9}{'x bs64':>9}{'x size':>8}{'acc %':>7}")  # fmt: skip
     lines = [head]
     for r in rows:
         b1, b64 = r.latency_at(1).p50_ms, r.latency_at(64).p50_ms
         lines.append(
             f"{r.name:<23}{r.params:>10,}{r.size_bytes / 1e3:>9.1f}{b1:>8.3f}{b64:>9.3f}"
-            f"{ref1 / b1:>7.2f}{ref64 / b64:>7.2f}{ref.size_bytes / r.size_bytes:>8.1f}"
+            f"{ref1 / b1:>9.2f}{ref64 / b64:>9.2f}{ref.size_bytes / r.size_bytes:>8.1f}"
             f"{r.metric:>7.2f}"
         )
     lines.append("x = times faster / smaller than torch fp32 eager (higher is better)")

@@ -108,6 +108,9 @@ def sensitivity(
     points = []
     for name in names:
         for ratio in ratios:
+            if ratio == 0:  # nothing to prune: the unpruned metric, without re-tracing
+                points.append((name, 0.0, baseline))
+                continue
             config = (
                 Structured(ratio=0.0, layer_ratios={name: ratio})
                 if kind == "structured"

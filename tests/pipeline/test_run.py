@@ -6,7 +6,6 @@ import weightlight as wl
 from weightlight.recipe import parse_recipe
 from weightlight.variants import read_variants
 
-
 # Fast measurement: the figures asserted are counts, sizes and accuracies, not speed.
 FAST_MEASURE = {"batch_sizes": [1, 8], "runs": 3, "warmup": 1}
 

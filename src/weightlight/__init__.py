@@ -19,6 +19,7 @@ from weightlight import (
     quantize,
     recipe,
     report,
+    search,
 )
 from weightlight.errors import UserError
 from weightlight.measure.record import Measurement
@@ -41,5 +42,6 @@ __all__ = [
     "recipe",
     "report",
     "run",
+    "search",
     "train",
 ]

@@ -1,0 +1,125 @@
+"""Which layers are fragile: measured before the search so its first trials avoid them.
+
+Quantization: each Linear/Conv layer is quantized ALONE (every other layer excluded) and the
+model's outputs are compared with fp32 by cosine similarity; the lowest cosine is the most
+fragile layer. Cosine rather than accuracy because one layer alone rarely moves top-1 on a
+small eval set, while the output drift it causes adds up when all layers are quantized.
+Pruning: `wl.prune.sensitivity` at one ratio (metric drop with that layer pruned alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from weightlight.config import Config
+from weightlight.data import Data
+from weightlight.errors import UserError
+
+QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def quantizable_layers(model: nn.Module, config: Config) -> list[str]:
+    """Names of the layers `config` would quantize (Linear only for dynamic int8)."""
+    kinds = (nn.Linear,) if getattr(config, "method", "") == "dynamic_int8" else QUANTIZABLE
+    return [n for n, m in model.named_modules() if n and isinstance(m, kinds)]
+
+
+def output_cosine(reference: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor]) -> float:
+    """Mean per-sample cosine similarity between two lists of output batches.
+
+    Example:
+        >>> output_cosine([torch.ones(2, 3)], [torch.ones(2, 3)])
+        1.0
+    """
+    sims = [
+        torch.nn.functional.cosine_similarity(r.flatten(1).double(), o.flatten(1).double(), dim=1)
+        for r, o in zip(reference, outputs, strict=True)
+    ]
+    return round(float(torch.cat(sims).mean()), 6)
+
+
+def eval_outputs(model, data: Data, batches: int = 4) -> list[torch.Tensor]:
+    """Outputs of `model` (torch or any runnable) on the first `batches` eval batches."""
+    from weightlight.measure.runnable import as_runnable
+
+    run = as_runnable(model).run
+    outs = []
+    with torch.inference_mode():
+        for i, (inputs, _) in enumerate(data.eval):
+            if i >= batches:
+                break
+            out = run(inputs)
+            out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "logits", out)
+            outs.append(torch.as_tensor(out).float())
+    return outs
+
+
+def quantization_sensitivity(
+    model: nn.Module, data: Data, config: Config, *, batches: int = 4
+) -> list[tuple[str, float]]:
+    """(layer, output cosine vs fp32) with only that layer quantized, most fragile first.
+
+    Args:
+        model: the fp32 model (not modified).
+        data: eval batches for the comparison, calib batches for static quantization.
+        config: a quantize config with an `exclude` field (StaticInt8, Dynamic).
+        batches: eval batches compared.
+
+    Example:
+        >>> quantization_sensitivity(model, data, wl.quantize.Dynamic())[0]  # doctest: +SKIP
+        ('encoder.layer.1.output.dense', 0.9812)
+    """
+    import weightlight as wl
+
+    if "exclude" not in type(config).model_fields:
+        raise UserError(
+            f"{type(config).__name__} has no 'exclude' field",
+            "use fragile layers with static_int8 or dynamic_int8",
+        )
+    layers = quantizable_layers(model, config)
+    reference = eval_outputs(model, data, batches)
+    scores = []
+    for layer in layers:
+        alone = config.model_copy(update={"exclude": tuple(n for n in layers if n != layer)})
+        quantized = wl.quantize(model, alone, data)
+        scores.append((layer, output_cosine(reference, eval_outputs(quantized, data, batches))))
+    return sorted(scores, key=lambda s: s[1])
+
+
+def pruning_sensitivity(
+    model: nn.Module, data: Data, ratio: float = 0.5
+) -> list[tuple[str, float]]:
+    """(layer, metric drop) with only that layer pruned at `ratio`, most fragile first."""
+    import weightlight as wl
+
+    result = wl.prune.sensitivity(model, data, ratios=(ratio,))
+    return sorted(((r["layer"], r["drop"]) for r in result.table()), key=lambda s: -s[1])
+
+
+def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict]:
+    """Layers ranked most fragile first for the space's `{fragile: ...}` fields.
+
+    The ranking comes from the first stage that uses `fragile`: quantization sensitivity for
+    a quantize stage (with that stage's first method), pruning sensitivity otherwise.
+
+    Returns:
+        (names, record): record holds the kind and the per-layer scores, for the run folder.
+    """
+    from weightlight.recipe import stage_configs
+
+    for stage in space.stages:
+        for option in stage["options"]:
+            if "fragile" not in str(option):
+                continue
+            if stage["kind"] == "quantize":
+                cls = next(c for c in stage_configs("quantize")
+                           if c.model_fields["method"].default == option.get("method"))  # fmt: skip
+                fixed = {k: v for k, v in option.items() if not isinstance(v, (list, dict))}
+                scores = quantization_sensitivity(model, data, cls(**fixed))
+                return [n for n, _ in scores], {"kind": "quantize-cosine", "scores": scores}
+            scores = pruning_sensitivity(model, data)
+            return [n for n, _ in scores], {"kind": "prune-drop", "scores": scores}
+    return [], {}

@@ -1,0 +1,369 @@
+"""The accuracy-aware search: an optuna multi-objective study over a search space.
+
+Each trial samples a concrete recipe from the space, runs it with `wl.run` into
+`<out>/trials/<number>/` (saved and measured like any run) and reports two objectives to
+optuna, both minimized: the metric drop versus the base model, and the cost (latency at the
+largest batch size, size on disk, or energy per million inferences). The result is the Pareto
+front over every finished trial of the study (all workers) and the BEST variant under the
+accuracy constraint: the lowest cost among trials whose drop is within `max_drop`, never the
+first trial that fits (INC's tuner stops at the first, and often ends with nothing).
+
+Several workers share one study through optuna's RDB storage (SQLite in the run folder by
+default): `trials` is the study's total, and trial numbers are handed out by the storage, so a
+worker stops when the next number would exceed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from torch import nn
+
+import weightlight as wl
+from weightlight._io import write_text_atomic
+from weightlight.data import Data
+from weightlight.errors import UserError, one_line
+from weightlight.measure.energy import with_energy
+from weightlight.recipe import Recipe, dump_recipe, variant_name
+from weightlight.search.sensitivity import fragile_layers
+from weightlight.search.space import SearchSpace, load_space
+from weightlight.variants import Variant, read_variants, write_variants
+
+OBJECTIVES = ("latency", "size", "energy")
+DEFAULT_SPACE = "cnn"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One finished trial: its choices, its final variant and the two objective values."""
+
+    number: int
+    params: dict
+    variant: Variant
+    metric_drop: float
+    cost: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search found.
+
+    Attributes:
+        base: the measured base model.
+        trials: every COMPLETE trial of the study (all workers), by number.
+        front: the Pareto front over (metric drop, cost), cheapest first.
+        best: the lowest-cost trial within `max_drop` (None if no trial fits).
+        failed: (trial number, error) of trials whose recipe failed.
+        interrupted: the search stopped on Ctrl-C (finished trials are kept).
+    """
+
+    base: Variant
+    objective: str
+    max_drop: float
+    trials: list[TrialResult]
+    front: list[TrialResult]
+    best: TrialResult | None
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    interrupted: bool = False
+    out: Path = Path(".")
+    storage: str = ""
+    study_name: str = ""
+
+
+def search(
+    model: nn.Module,
+    data: Data,
+    *,
+    space: str | Path | SearchSpace = DEFAULT_SPACE,
+    max_drop: float = 1.0,
+    objective: str = "latency",
+    trials: int = 20,
+    time_budget: float | None = None,
+    storage: str | None = None,
+    out: str | Path = "runs/search",
+    study_name: str | None = None,
+    factory: str | Callable[[], nn.Module] | None = None,
+    seed: int | None = None,
+    on_trial: Callable[[int, int, TrialResult | None], None] | None = None,
+) -> SearchResult:
+    """Search the space for the cheapest variant within `max_drop` points of the base metric.
+
+    Args:
+        model: the trained base model (never modified).
+        data: the data bundle every trial trains, calibrates and measures with.
+        space: a search-space YAML file, a built-in name (`cnn`, `tiny`, `bert`) or a parsed
+            SearchSpace.
+        max_drop: accuracy budget in metric points (>= 0).
+        objective: "latency" (p50 at the largest batch size), "size" or "energy".
+        trials: total trials of the study (shared by all workers on the same storage).
+        time_budget: stop starting new trials after this many seconds.
+        storage: optuna RDB URL; default `sqlite:///<out>/study.db`.
+        out: the search folder: trials/<n>/ run folders, variants.jsonl, report.html.
+        study_name: default: the space's name.
+        factory: rebuilds the base architecture when reloading saved variants.
+        seed: sampler seed (leave None when several workers share a study).
+        on_trial: called as on_trial(finished_here, trials, result) after each trial.
+
+    Returns:
+        The SearchResult (also written to `<out>/search.json` and `<out>/report.html`).
+
+    Example:
+        >>> result = wl.search(model, data, space="cnn", max_drop=1.0, trials=20)
+        >>> result.best.variant.name  # doctest: +SKIP
+        't7'
+    """
+    check_arguments(max_drop, objective, trials, time_budget)
+    parsed = space if isinstance(space, SearchSpace) else load_space(space)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    study_name = study_name or parsed.name
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library never prints
+    try:
+        study = optuna.create_study(
+            study_name=study_name, storage=storage, directions=["minimize", "minimize"],
+            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=6),
+            load_if_exists=True,
+        )  # fmt: skip
+    except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as exc:
+        raise UserError(
+            f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
+            "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
+        ) from None
+    probe = parsed.sample(_FirstChoice(), ["x"])
+    base = _base_variant(model, data, probe, out)
+    fragile: list[str] = []
+    if parsed.uses_fragile():
+        fragile = _fragile(model, data, parsed, out, study)
+    started, finished_here, interrupted = time.monotonic(), 0, False
+    while True:
+        if len(study.trials) >= trials:
+            break
+        if time_budget is not None and time.monotonic() - started > time_budget:
+            break
+        trial = study.ask()
+        if trial.number >= trials:  # another worker took the last number meanwhile
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
+        try:
+            result = _reuse(study, trial, parsed, fragile) or _run_trial(
+                trial, parsed, fragile, model, data, base, out, objective, factory
+            )
+        except KeyboardInterrupt:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            interrupted = True
+            break
+        if result is None:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, [result.metric_drop, result.cost])
+        finished_here += 1
+        if on_trial:
+            on_trial(finished_here, trials, result)
+    return summarize_study(study, base, out, objective, max_drop, interrupted, storage)
+
+
+def check_arguments(max_drop: float, objective: str, trials: int, time_budget) -> None:
+    """Reject bad search arguments up front, one line each."""
+    if not max_drop >= 0:
+        raise UserError(f"max drop must be >= 0 points, got {max_drop:g}", "use e.g. 1.0")
+    if objective not in OBJECTIVES:
+        raise UserError(f"unknown objective '{objective}'", f"use one of {', '.join(OBJECTIVES)}")
+    if trials < 1:
+        raise UserError(f"trials must be >= 1, got {trials}", "use e.g. --trials 20")
+    if time_budget is not None and not time_budget > 0:
+        raise UserError(f"time budget must be > 0 seconds, got {time_budget:g}", "or omit it")
+
+
+def cost_of(variant: Variant, objective: str) -> float | None:
+    """The objective value of a measured variant (lower is better)."""
+    m = variant.measurement
+    if m is None:
+        return None
+    if objective == "size":
+        return float(m.size_bytes)
+    if objective == "energy":
+        return m.energy.joules_per_1m if m.energy else None
+    point = max(m.latency, key=lambda p: p.batch_size, default=None)
+    return point.p50_ms if point else None
+
+
+def pareto(trials: list[TrialResult]) -> list[TrialResult]:
+    """Trials no other trial beats on both drop and cost, cheapest first."""
+    front = [
+        t for t in trials
+        if not any(o.metric_drop <= t.metric_drop and o.cost <= t.cost
+                   and (o.metric_drop < t.metric_drop or o.cost < t.cost) for o in trials)
+    ]  # fmt: skip
+    return sorted(front, key=lambda t: (t.cost, t.metric_drop))
+
+
+def best_within(trials: list[TrialResult], max_drop: float) -> TrialResult | None:
+    """The cheapest trial whose drop is within budget (ties: the smaller drop)."""
+    fits = [t for t in trials if t.metric_drop <= max_drop]
+    return min(fits, key=lambda t: (t.cost, t.metric_drop, t.number)) if fits else None
+
+
+def summarize_study(study, base: Variant, out: Path, objective: str, max_drop: float,
+                    interrupted: bool = False, storage: str = "") -> SearchResult:  # fmt: skip
+    """Result from every COMPLETE trial in the storage; writes variants.jsonl, report, json."""
+    done, failed = [], []
+    for t in study.get_trials(deepcopy=False):
+        if t.state == optuna.trial.TrialState.COMPLETE and "same_as" in t.user_attrs:
+            continue  # a repeat of an earlier trial: counted once
+        if t.state == optuna.trial.TrialState.COMPLETE and "variant" in t.user_attrs:
+            variant = Variant.model_validate(t.user_attrs["variant"])
+            done.append(TrialResult(t.number, dict(t.params), variant, t.values[0], t.values[1]))
+        elif t.state == optuna.trial.TrialState.FAIL and "error" in t.user_attrs:
+            failed.append((t.number, t.user_attrs["error"]))
+    result = SearchResult(
+        base=base, objective=objective, max_drop=max_drop, trials=done, front=pareto(done),
+        best=best_within(done, max_drop), failed=failed, interrupted=interrupted, out=out,
+        storage=storage, study_name=study.study_name,
+    )  # fmt: skip
+    write_variants(out, [base, *(t.variant for t in done)])
+    wl.report.build_report(out, max_drop=max_drop)
+    write_text_atomic(out / "search.json", json.dumps(_as_json(result), indent=2))
+    return result
+
+
+def _as_json(result: SearchResult) -> dict:
+    def row(t: TrialResult) -> dict:
+        return {"trial": t.number, "name": t.variant.name, "metric_drop": t.metric_drop,
+                "cost": t.cost, "params": t.params}  # fmt: skip
+
+    return {
+        "objective": result.objective, "max_drop": result.max_drop,
+        "base_metric": result.base.measurement.metric,
+        "base_cost": cost_of(result.base, result.objective),
+        "best": row(result.best) if result.best else None,
+        "front": [row(t) for t in result.front], "trials": [row(t) for t in result.trials],
+        "failed": [{"trial": n, "error": e} for n, e in result.failed],
+        "interrupted": result.interrupted, "storage": result.storage,
+    }  # fmt: skip
+
+
+def _run_trial(trial, space, fragile, model, data, base, out, objective, factory):
+    """Run one sampled recipe; None (with the error in the trial's attrs) if it failed."""
+    try:
+        recipe = space.sample(trial, fragile)
+    except UserError as exc:
+        trial.set_user_attr("error", one_line(str(exc)))
+        return None
+    folder = out / "trials" / str(trial.number)
+    folder.mkdir(parents=True, exist_ok=True)
+    # The base is measured once per search: seeding the trial folder with its record lets
+    # wl.run keep it ("done earlier") instead of timing the same model again every trial.
+    write_variants(folder, [base])
+    variants = wl.run(recipe, model, data, folder, resume=True, factory=factory)
+    final = variant_name(recipe.stages[-1], len(recipe.stages) - 1)
+    variant = next((v for v in variants if v.name == final), None)
+    cost = cost_of(variant, objective) if variant is not None and variant.ok else None
+    metric = variant.measurement.metric if cost is not None else None
+    if cost is None or metric is None or base.measurement.metric is None:
+        broken = [v for v in variants if v.status != "ok"]
+        why = broken[0].error if broken and broken[0].error else "no measured final variant"
+        trial.set_user_attr("error", f"{broken[0].name if broken else final}: {why}")
+        return None
+    named = variant.model_copy(update={
+        "name": f"t{trial.number}", "parent": "base", "kind": "search",
+        "measurement": variant.measurement.with_updates(name=f"t{trial.number}"),
+        "config": {"method": "+".join(s["method"] for s in _stage_methods(recipe)),
+                   "trial": trial.number, "params": dict(trial.params), "folder": str(folder)},
+    })  # fmt: skip
+    trial.set_user_attr("variant", named.model_dump(mode="json"))
+    drop = round(base.measurement.metric - metric, 6)
+    return TrialResult(trial.number, dict(trial.params), named, drop, cost)
+
+
+def _reuse(study, trial, space: SearchSpace, fragile) -> TrialResult | None:
+    """The result of an earlier trial with the same choices (TPE may propose a point twice;
+    re-running it would only re-time the same recipe)."""
+    with contextlib.suppress(UserError):
+        space.sample(trial, fragile)  # makes the trial's choices, so its params are known
+    for earlier in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if earlier.params == trial.params and "variant" in earlier.user_attrs:
+            trial.set_user_attr("same_as", earlier.number)
+            variant = Variant.model_validate(earlier.user_attrs["variant"])
+            return TrialResult(trial.number, dict(trial.params), variant, *earlier.values)
+    return None
+
+
+def _stage_methods(recipe: Recipe) -> list[dict]:
+    from weightlight.recipe import stage_config
+
+    methods = []
+    for stage in recipe.stages:
+        config = stage_config(stage)
+        quant = getattr(config, "quantize", None)
+        name = getattr(config, "method", "?") + (f"-{quant}" if isinstance(quant, str) else "")
+        methods.append({"method": name})
+    return methods
+
+
+def _base_variant(model: nn.Module, data: Data, recipe: Recipe, out: Path) -> Variant:
+    """The base model measured once (reused by every worker of the same folder)."""
+    saved = [v for v in read_variants(out) if v.kind == "base" and v.ok]
+    if saved:
+        return saved[0]
+    options, energy = recipe.measure, recipe.energy
+    record = wl.measure(
+        model, data, name="base", batch_sizes=options.batch_sizes, threads=options.threads,
+        runs=options.runs, warmup=options.warmup,
+    )  # fmt: skip
+    record = with_energy(
+        record, carbon_g_per_kwh=energy.carbon_g_per_kwh, price_per_kwh=energy.price_per_kwh,
+        currency=energy.currency, rapl_watts=None, watts_per_thread=energy.watts_per_thread,
+    )  # fmt: skip
+    base = Variant(name="base", parent=None, kind="base", status="ok", measurement=record)
+    write_variants(out, [base])
+    write_text_atomic(out / "space-probe.yaml", dump_recipe(recipe))
+    return base
+
+
+def _fragile(model, data, space: SearchSpace, out: Path, study) -> list[str]:
+    """Rank fragile layers (cached in the folder) and, on a fresh study, enqueue seed trials
+    that keep the most fragile layers out of harm's way."""
+    path = out / "sensitivity.json"
+    if path.is_file():
+        names = json.loads(path.read_text(encoding="utf-8"))["layers"]
+    else:
+        names, record = fragile_layers(model, data, space)
+        write_text_atomic(path, json.dumps({"layers": names, **record}, indent=2))
+    if not study.trials:
+        for params in seed_params(space):
+            study.enqueue_trial(params, skip_if_exists=True)
+    return names
+
+
+def seed_params(space: SearchSpace) -> list[dict]:
+    """Partial trial params that keep 1, then 2, ... fragile layers protected (the rest of each
+    seeded trial is sampled as usual)."""
+    seeds = []
+    for i, stage in enumerate(space.stages):
+        for option in stage["options"]:
+            key = f"s{i}.{stage['kind']}"
+            if len(stage["options"]) > 1:
+                key = f"{key}.{option.get('method')}"
+            for fname, value in option.items():
+                if isinstance(value, dict) and set(value) == {"fragile"}:
+                    counts = value["fragile"] if isinstance(value["fragile"], list) else []
+                    for k in sorted(c for c in counts if c > 0)[:2]:
+                        params = {f"{key}.{fname}.fragile": k}
+                        if stage["optional"]:
+                            params[f"s{i}.{stage['kind']}.use"] = True
+                        if len(stage["options"]) > 1:
+                            params[f"s{i}.{stage['kind']}.method"] = option.get("method")
+                        seeds.append(params)
+    return seeds
+
+
+class _FirstChoice:
+    def suggest_categorical(self, name, choices):
+        return choices[0]

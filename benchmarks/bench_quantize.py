@@ -63,7 +63,12 @@ def pt2e_static(model: torch.nn.Module, data: wl.data.Data) -> torch.nn.Module:
     prepared = prepare_pt2e(exported, quantizer)
     for x, _ in data.calib:
         prepared(x)
-    return convert_pt2e(prepared)
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+
+    # wl.measure calls .eval(); exported models refuse it unless allowed.
+    converted = convert_pt2e(prepared)
+    allow_exported_model_train_eval(converted)
+    return converted
 
 
 def paired_speedups(

@@ -3,25 +3,67 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from weightlight.errors import UserError
+
+# Errors of the place being written to (full disk, read-only or unwritable folder, a file where
+# a folder should be): the user can fix these, so they become a one-line UserError.
+_PLACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                 errno.ENOTDIR, errno.EEXIST, errno.EISDIR}  # fmt: skip
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    On any failure the temporary file is removed and `path` keeps its previous content; a full
+    disk or an unwritable destination raises `UserError` naming `path`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.errno not in _PLACE_ERRNOS:
+            raise
+        raise _write_error(path, exc) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def ensure_writable_dir(folder: str | os.PathLike) -> Path:
+    """Create `folder` and prove a file can be written in it (before any long work starts)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _write_error(folder, exc) from None
+    return folder
+
+
+def _write_error(path: Path, exc: OSError) -> UserError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free disk space (or write elsewhere) and run again"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        fix = "a parent of this path is a file, not a folder: choose another location"
+    else:
+        fix = "choose a writable location"
+    return UserError(f"cannot write '{path}' ({exc.strerror or exc})", fix)
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:

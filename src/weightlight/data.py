@@ -172,8 +172,19 @@ def npz(path: str | Path, *, seed: int = 0, batch_size: int = 64) -> Data:
     if not path.is_file():
         raise UserError(f"data file '{path}' does not exist", "check the path")
     try:
-        arrays = np.load(path, allow_pickle=False)  # pickles in .npz could run code
-        keys = set(arrays.files)
+        with np.load(path, allow_pickle=False) as npz_file:  # pickles in .npz could run code
+            arrays = {key: npz_file[key] for key in npz_file.files}  # arrays load lazily: now
+        keys = set(arrays)
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise UserError(
+                f"'{path}' is not a readable .npz file ({type(exc).__name__})",
+                "save it with numpy.savez(path, x=..., y=...)",
+            ) from None
+        raise UserError(
+            f"'{path}' stores object arrays, which only load by unpickling (that can run code)",
+            "save plain numeric arrays with numpy.savez(path, x=..., y=...)",
+        ) from None
     except Exception as exc:
         raise UserError(
             f"'{path}' is not a readable .npz file ({type(exc).__name__})",

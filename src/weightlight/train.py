@@ -99,7 +99,10 @@ def train(
                 loader.sampler.set_epoch(step // steps_per_epoch)
             for inputs, targets in loader:
                 opt.zero_grad(set_to_none=True)
-                value = loss_fn(runner, inputs, targets)
+                if step == 0:  # a model/data mismatch shows up here: say so in one line
+                    value = _first_loss(loss_fn, runner, inputs, targets)
+                else:
+                    value = loss_fn(runner, inputs, targets)
                 if not torch.isfinite(value):
                     raise UserError(
                         f"training diverged at step {step} (loss {value.item()})",
@@ -115,6 +118,19 @@ def train(
                 if step >= total:
                     break
     return net.eval()
+
+
+def _first_loss(loss_fn, runner: nn.Module, inputs, targets) -> torch.Tensor:
+    """The first step's loss; a model that rejects the data's batches is the user's mistake."""
+    try:
+        return loss_fn(runner, inputs, targets)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(
+            f"the model cannot train on the data's batches of shape {shape} ({detail})",
+            "use data with the input shape and labels the model was built for",
+        ) from None
 
 
 def _optimizer(name: str, params, lr: float, wd: float) -> torch.optim.Optimizer:

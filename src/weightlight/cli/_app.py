@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from weightlight.errors import UserError, one_line
 
@@ -59,13 +60,18 @@ def main() -> None:
     """
     try:
         code = app(standalone_mode=False)
-    except UserError as exc:
-        _fail(f"[bold red]error:[/] {one_line(str(exc))}", exc.exit_code)
+    except UserError as exc:  # escaped: a message naming e.g. '[fc1]' is not rich markup
+        _fail(f"[bold red]error:[/] {escape(one_line(str(exc)))}", exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted: finished variants are saved; rerun with --resume to continue", 130)
-    except ClickException as exc:  # usage errors: unknown option, missing argument
-        exc.show()
-        sys.exit(exc.exit_code)
+    except ClickException as exc:  # usage errors: unknown option, missing argument, bad type
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "weightlight"
+        _fail(
+            f"[bold red]error:[/] {escape(one_line(exc.format_message()))}; "
+            f"see '{escape(command)} --help'",
+            exc.exit_code,
+        )
     if code == 130:  # typer turns KeyboardInterrupt into exit code 130
         _fail("interrupted: finished variants are saved; rerun with --resume to continue", 130)
     sys.exit(code if isinstance(code, int) else 0)

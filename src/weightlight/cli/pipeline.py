@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 import weightlight as wl
+from weightlight._io import ensure_writable_dir
 from weightlight.cli._app import DATA_HELP, TRUST_HELP, app, console
 from weightlight.errors import UserError
 from weightlight.models import registry
@@ -50,6 +51,7 @@ def run(
         raise UserError("--resume and --overwrite contradict each other", "pass only one")
     parsed = load_recipe(recipe)
     folder = out or Path("runs") / parsed.name
+    ensure_writable_dir(folder)  # before training the base model, not after
     if overwrite:
         for name in _RUN_OUTPUTS:
             target = folder / name

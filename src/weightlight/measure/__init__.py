@@ -124,10 +124,11 @@ def _check_runs(runnable: Runnable, data: Data) -> None:
     except UserError:
         raise
     except (RuntimeError, ValueError) as exc:
+        x = data.example_input
         raise UserError(
-            f"the model cannot run on the data's input shape "
-            f"{tuple(data.example_input.shape)} ({str(exc).splitlines()[0][:160]})",
-            "use data with the input shape the model was built for",
+            f"the model cannot run on the data's input shape {tuple(x.shape)}, "
+            f"dtype {str(x.dtype).removeprefix('torch.')} ({str(exc).splitlines()[0][:160]})",
+            "use data with the input shape and dtype the model was built for",
         ) from None
 
 

@@ -15,8 +15,12 @@ code to import, only built-in registry names.
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import pickletools
+import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,7 +90,7 @@ def load_model(
         if path.suffix == ".safetensors":
             return _load_safetensors(path, factory)
         if path.suffix == ".pt2":
-            return _load_pt2(path)
+            return _load_pt2(path, trust)
         if path.suffix == ".onnx":
             from weightlight.export.ort import load_onnx  # onnxruntime is imported lazily
 
@@ -139,6 +143,8 @@ def _save_safetensors(model: nn.Module, tmp: Path) -> None:
     try:
         # save_model (not save_file) de-duplicates tied weights instead of failing on them.
         st_save(model, str(tmp), metadata=metadata)
+    except OSError:  # a full disk is not a format problem: atomic_path reports it
+        raise
     except Exception as exc:  # e.g. packed int8 params that are not plain tensors
         raise UserError(
             f"this model cannot be stored as safetensors ({type(exc).__name__}: {exc})",
@@ -178,14 +184,27 @@ def _load_safetensors(path: Path, factory) -> nn.Module:
 def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError:
+        imports = pickle_imports(path)
+        if imports is None:  # not even a well-formed pickle: damaged, not dangerous
+            raise UserError(
+                f"'{path}' is not a readable PyTorch file (corrupt pickle data)",
+                "the file is truncated or corrupt: re-save it",
+            ) from None
         if not trust:
+            named = ", ".join(imports[:3]) or "objects beyond tensors"
             raise UserError(
                 f"'{path}' contains pickled objects that could run code when loaded "
-                f"({_first_line(exc)})",
+                f"(it imports {named})",
                 "load it only if you trust its source, with --trust (trust=True)",
             ) from None
-        obj = torch.load(path, map_location="cpu", weights_only=False)  # noqa: S614 (trusted)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False)  # noqa: S614
+        except Exception as exc:  # e.g. the pickled model's class is not importable here
+            raise UserError(
+                f"'{path}' could not be unpickled ({type(exc).__name__}: {_first_line(exc)})",
+                "make the model's class importable, or save a state_dict / .safetensors",
+            ) from None
     except Exception as exc:
         raise UserError(
             f"'{path}' is not a readable PyTorch file ({type(exc).__name__})",
@@ -211,7 +230,88 @@ def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
     return model
 
 
-def _load_pt2(path: Path) -> nn.Module:
+def pickle_imports(path: str | Path) -> list[str] | None:
+    """The `module.name` globals a pickle would import, read without unpickling anything.
+
+    Looks inside torch's zip container (`*/data.pkl`) when there is one. Returns None when the
+    bytes are not a well-formed pickle (a damaged file rather than a dangerous one).
+    """
+    return _pickle_imports(Path(path).read_bytes())
+
+
+def _pickle_imports(data: bytes) -> list[str] | None:
+    try:
+        if data[:4] == b"PK\x03\x04":  # torch's zip container
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                member = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+                data = zf.read(member)
+        ops = list(pickletools.genops(data))
+    except Exception:  # bad opcode, truncated stream, zip without data.pkl
+        return None
+    # STACK_GLOBAL takes module and name from the two values pushed before it, which may be
+    # memoized strings fetched again with a GET: track strings and the memo, nothing else.
+    found: list[str] = []
+    pushed: list[object] = []
+    memo: dict[int, object] = {}
+    for op, arg, _pos in ops:
+        if op.name == "GLOBAL":
+            found.append(str(arg).replace(" ", "."))
+        elif op.name == "STACK_GLOBAL" and len(pushed) >= 2:
+            found.append(f"{pushed[-2]}.{pushed[-1]}")
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else None
+        elif op.name.endswith("PUT"):
+            memo[arg] = pushed[-1] if pushed else None
+        elif op.name.endswith("GET"):
+            pushed.append(memo.get(arg))
+        elif "UNICODE" in op.name or "STRING" in op.name:
+            pushed.append(arg)
+        else:
+            pushed.append(None)
+    return list(dict.fromkeys(found))
+
+
+def pt2_pickled_members(path: str | Path) -> list[str]:
+    """Members of a `.pt2` archive that `torch.export.load` would unpickle with code allowed.
+
+    A program saved by `torch.export.save` stores weights as raw bytes and JSON, plus sample
+    inputs that load with `weights_only=True`. But `torch.export.load` unpickles weights or
+    constants marked `use_pickle`, custom/opaque objects, and falls back to
+    `weights_only=False` when a weights-only load fails: any of those can run code.
+    """
+    risky = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                data = zf.read(name)
+                if name.endswith("_config.json"):
+                    entries = json.loads(data).get("config", {}).values()
+                    if any(
+                        e.get("use_pickle") or str(e.get("path_name", "")).startswith(
+                            ("custom_obj", "opaque_obj"))
+                        for e in entries
+                    ):  # fmt: skip
+                        risky.append(name)
+                elif name.endswith((".pt", ".pkl")):  # sample inputs, legacy constants
+                    try:
+                        with warnings.catch_warnings():  # "unexpected protocol" noise
+                            warnings.simplefilter("ignore")
+                            torch.load(io.BytesIO(data), weights_only=True)
+                    except Exception:
+                        risky.append(name)
+    except (zipfile.BadZipFile, ValueError, AttributeError):
+        return []  # not a readable archive: torch.export.load reports that
+    return risky
+
+
+def _load_pt2(path: Path, trust: bool = False) -> nn.Module:
+    risky = [] if trust else pt2_pickled_members(path)
+    if risky:
+        raise UserError(
+            f"'{path}' contains pickled data that could run code when loaded "
+            f"({', '.join(n.rsplit('/', 1)[-1] for n in risky[:3])})",
+            "load it only if you trust its source, with --trust (trust=True)",
+        )
     try:
         program = torch.export.load(str(path))
     except Exception as exc:

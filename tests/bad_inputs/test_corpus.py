@@ -1,0 +1,159 @@
+"""Walk the bad-input corpus (cases.yaml): every case fails cleanly.
+
+Clean means: the CLI exits with code 2 and prints one line on stderr (no traceback); the
+Python API raises `UserError` with a one-line message; the message holds the case's expected
+words; and no file is left behind that the case did not list under `creates` (no `*.tmp`, no
+half-written output, no marker from a payload that ran).
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import weightlight as wl
+from weightlight.errors import UserError
+
+_spec = importlib.util.spec_from_file_location(
+    "bad_input_makers", Path(__file__).with_name("makers.py")
+)
+makers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(makers)
+
+CASES = yaml.safe_load((Path(__file__).parent / "cases.yaml").read_text(encoding="utf-8"))
+
+
+def _data(spec: str, digits):
+    return digits if spec == "digits" else wl.data.load_data(spec)
+
+
+def _model(spec: str):
+    return wl.models.load_model(spec)
+
+
+# Python API entry points a case can call by name; kwargs come from the case.
+API = {
+    "load_model": lambda digits, **kw: wl.models.load_model(**kw),
+    "save_model": lambda digits, model="mlp", path="m.safetensors": wl.models.save_model(
+        _model(model), path, digits.example_input
+    ),
+    "load_data": lambda digits, spec: wl.data.load_data(spec),
+    "load_recipe": lambda digits, source: wl.recipe.load_recipe(source),
+    "parse_recipe": lambda digits, data: wl.recipe.parse_recipe(data),
+    "from_tensors": lambda digits, n_train=8, n_eval=4, fill=None, labels=None: (
+        wl.data.from_tensors(*_tensors(n_train, fill, labels), *_tensors(n_eval, None, None))
+    ),
+    "prune": lambda digits, method, config, model="mlp": wl.prune(
+        _model(model), getattr(wl.prune, method)(**config), digits
+    ),
+    "quantize": lambda digits, config, model="mlp": wl.quantize(_model(model), config, digits),
+    "measure": lambda digits, model="mlp", data="digits", **kw: wl.measure(
+        _model(model), _data(data, digits), runs=3, warmup=1, **kw
+    ),
+    "measure_tensors": lambda digits, model="mlp", shape=(1, 28, 28), dtype="float32": wl.measure(
+        _model(model), _tensor_data(shape, dtype), runs=3, warmup=1, batch_sizes=(1,)
+    ),
+    "train": lambda digits, model="mlp", data="digits", **kw: wl.train(
+        _model(model), _data(data, digits), progress=False, **kw
+    ),
+    "write_text_atomic": lambda digits, path, text="hello": wl._io.write_text_atomic(path, text),
+    "build_report": lambda digits, run_dir: wl.report.build_report(run_dir),
+    "run_pipeline": lambda digits, recipe, out, model="mlp": wl.pipeline.run(
+        wl.recipe.parse_recipe(recipe), _model(model), digits, out
+    ),
+}
+
+
+def _tensors(n: int, fill, labels):
+    x = torch.randn(n, 1, 28, 28)
+    if fill is not None:
+        x[0, 0, 0, 0] = float(fill)
+    y = torch.arange(n) % 2 if labels is None else torch.tensor(labels)
+    return x, y
+
+
+def _tensor_data(shape, dtype: str):
+    x = torch.zeros(8, *shape).to(getattr(torch, dtype))
+    y = torch.arange(8) % 2
+    return wl.data.from_tensors(x, y, x, y)
+
+
+def _disk_full(monkeypatch) -> None:
+    """Every file write puts down a few bytes, then fails as a full disk would."""
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def partial_then_full(self, *_args, **_kwargs):
+        with open(self, "wb") as f:
+            f.write(b"partial")
+        full()
+
+    def torch_save(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        full()
+
+    def st_save(model, filename, *args, **kwargs):
+        with open(filename, "wb") as fh:
+            fh.write(b"partial")
+        full()
+
+    monkeypatch.setattr(Path, "write_text", partial_then_full)
+    monkeypatch.setattr(Path, "write_bytes", partial_then_full)
+    monkeypatch.setattr(torch, "save", torch_save)
+    import safetensors.torch
+
+    monkeypatch.setattr(safetensors.torch, "save_model", st_save)
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_bad_input_fails_cleanly(case, tmp_path, monkeypatch, run_cli, digits):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # factories put the cwd on sys.path
+    for name, spec in (case.get("files") or {}).items():
+        makers.make_file(tmp_path / name, spec)
+    before = _files(tmp_path)
+    kept = {name: (tmp_path / name).read_bytes() for name in case.get("unchanged", [])}
+    if case.get("disk_full"):
+        _disk_full(monkeypatch)
+
+    if "cli" in case:
+        code, out, err = run_cli(*case["cli"])
+        assert "Traceback" not in out + err
+        assert code == 2, f"exit {code}: {err}{out}"
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        message = lines[0]
+        assert message.startswith("error:")
+    else:
+        with pytest.raises(UserError) as info:
+            API[case["api"]](digits, **(case.get("kwargs") or {}))
+        message = str(info.value)
+        assert "\n" not in message
+    monkeypatch.undo()  # restore the real file writes before inspecting the folder
+
+    lowered = message.lower()
+    for word in case["expect"]:
+        assert word.lower() in lowered, message
+    left = _files(tmp_path) - before
+    assert left <= set(case.get("creates", [])), f"left behind: {sorted(left)}"
+    for name, content in kept.items():
+        assert (tmp_path / name).read_bytes() == content, f"{name} was changed"
+
+
+def test_corpus_is_large_and_ids_are_unique():
+    ids = [c["id"] for c in CASES]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 50
+    assert sum("cli" in c for c in CASES) >= 20 and sum("api" in c for c in CASES) >= 20

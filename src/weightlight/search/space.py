@@ -165,8 +165,11 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
     for i, stage in enumerate(stages):  # validate every option with its first choices
         for option in stage["options"]:
             first = _resolve(option, _FirstChoice(), "check", ["x"])
-            parse_recipe({"stages": [{stage["kind"]: first}], **envelope},
-                         f"{source}: stages[{i}]")  # fmt: skip
+            try:
+                parse_recipe({"stages": [{stage["kind"]: first}], **envelope}, source)
+            except UserError as exc:  # the one-stage probe is stage 0: name the real index
+                problem = exc.problem.replace("stages[0]", f"stages[{i}]", 1)
+                raise UserError(problem, exc.fix) from None
     return space
 
 

@@ -37,6 +37,7 @@ from weightlight.variants import Variant, read_variants, write_variants
 
 OBJECTIVES = ("latency", "size", "energy")
 DEFAULT_SPACE = "cnn"
+_STARTED = tuple(s for s in optuna.trial.TrialState if s != optuna.trial.TrialState.WAITING)
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,8 @@ def search(
         fragile = _fragile(model, data, parsed, out, study)
     started, finished_here, interrupted = time.monotonic(), 0, False
     while True:
-        if len(study.trials) >= trials:
-            break
+        if len(study.get_trials(deepcopy=False, states=_STARTED)) >= trials:
+            break  # enqueued (WAITING) seed trials are not started ones
         if time_budget is not None and time.monotonic() - started > time_budget:
             break
         trial = study.ask()

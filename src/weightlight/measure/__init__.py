@@ -112,7 +112,9 @@ def measure(
             f"perf_counter, median and p90, {threads} intra-op threads",
             "metric": f"{metric_name} on data.eval ({len(data.eval.dataset)} samples)",
             "peak_memory": peak_method,
+            **getattr(runnable, "method_notes", {}),
         },
+        notes=tuple(getattr(model, "notes", ()) or ()),
     )
     return enrich(record) if enrich else record
 

@@ -52,9 +52,13 @@ class TorchRunnable:
         # A model cast to bf16/fp16 takes inputs of that dtype; quantized models take fp32.
         self.input_dtype = floats[0] if floats else torch.float32
 
+    def _cast(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Float inputs follow the model's dtype; integer inputs (token ids) stay as they are."""
+        return inputs.to(self.input_dtype) if inputs.is_floating_point() else inputs
+
     def run(self, inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            out = self.model(inputs.to(self.input_dtype) if inputs.is_floating_point() else inputs)
+            out = self.model(self._cast(inputs))
         out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "logits", out)
         return out.float()
 
@@ -71,12 +75,12 @@ class TorchRunnable:
     def macs(self, inputs: torch.Tensor) -> int | None:
         from weightlight.measure.flops import count_macs
 
-        return count_macs(self.model, inputs.to(self.input_dtype))
+        return count_macs(self.model, self._cast(inputs))
 
     def peak_memory(self, inputs: torch.Tensor) -> tuple[int | None, str]:
         tracker = _LiveTensorBytes()
         with torch.inference_mode(), tracker:
-            self.model(inputs.to(self.input_dtype))
+            self.model(self._cast(inputs))
         weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values()
                       if isinstance(t, torch.Tensor))  # fmt: skip
         return weights + tracker.peak, (

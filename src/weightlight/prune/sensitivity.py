@@ -52,12 +52,11 @@ class SensitivityResult:
 
     def plot(self, path: str | os.PathLike) -> None:
         """Write a PNG: metric versus ratio, one line per layer, baseline dashed."""
-        import matplotlib
+        # The object API needs no display and leaves the user's pyplot backend alone.
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg")  # files only; no display on servers
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        fig = Figure(figsize=(6, 4), dpi=120)
+        ax = fig.subplots()
         for layer in self.layers():
             xs = [r for name, r, _ in self.points if name == layer]
             ys = [m for name, _, m in self.points if name == layer]
@@ -67,11 +66,8 @@ class SensitivityResult:
                title=f"{self.kind} pruning sensitivity")  # fmt: skip
         ax.legend(fontsize="small")
         fig.tight_layout()
-        try:
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="png")
-        finally:
-            plt.close(fig)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
 
 
 def sensitivity(

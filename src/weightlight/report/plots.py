@@ -1,19 +1,19 @@
 """PNG plots of a run: accuracy vs size and vs latency (Pareto front marked), latency per batch
-size, and size per variant. Matplotlib's Agg backend: no display needed."""
+size, and size per variant.
+
+Figures are built with matplotlib's object API (`Figure`), not pyplot: no display is needed and
+the user's backend (e.g. a notebook's inline one) is never switched by importing weightlight."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from weightlight._io import atomic_path  # noqa: E402
-from weightlight.report.summary import largest_batch, latency_ms, measured, pareto_front  # noqa: E402
-from weightlight.variants import Variant  # noqa: E402
+from weightlight._io import atomic_path
+from weightlight.report.summary import largest_batch, latency_ms, measured, pareto_front
+from weightlight.variants import Variant
 
 
 def write_plots(variants: Sequence[Variant], folder: Path) -> dict[str, Path]:
@@ -40,13 +40,13 @@ def write_plots(variants: Sequence[Variant], folder: Path) -> dict[str, Path]:
         path = folder / f"{name}.png"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
         paths[name] = path
     return paths
 
 
 def _tradeoff(ok, x_of, xlabel: str, front: list[str]):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     pts = [(x_of(v), v.measurement.metric, v) for v in ok]
     pts = [p for p in pts if p[0] is not None and p[1] is not None]
     for x, y, v in pts:
@@ -69,8 +69,8 @@ def _tradeoff(ok, x_of, xlabel: str, front: list[str]):
 
 def _latency_bars(ok):
     sizes = sorted({p.batch_size for v in ok for p in v.measurement.latency})
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 0.35 * len(ok) + 1.5),
-                             squeeze=False)  # fmt: skip
+    fig = Figure(figsize=(5 * len(sizes), 0.35 * len(ok) + 1.5))
+    axes = fig.subplots(1, len(sizes), squeeze=False)
     for ax, bs in zip(axes[0], sizes, strict=True):
         names = [v.name for v in ok]
         values = [latency_ms(v, bs) or 0 for v in ok]
@@ -83,7 +83,8 @@ def _latency_bars(ok):
 
 
 def _size_bars(ok):
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(ok) + 1.5))
+    fig = Figure(figsize=(7, 0.35 * len(ok) + 1.5))
+    ax = fig.subplots()
     names = [v.name for v in ok]
     ax.barh(names, [v.measurement.size_bytes / 1e6 for v in ok], label="raw", color="tab:blue")
     ax.barh(names, [v.measurement.size_zipped_bytes / 1e6 for v in ok], height=0.4,

@@ -23,7 +23,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--finetune-epochs", type=float, default=3)
+    parser.add_argument("--finetune-epochs", type=float, default=5)
+    parser.add_argument("--finetune-lr", type=float, default=3e-3)
     parser.add_argument("--models", default="mnist_cnn,resnet_small")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -34,10 +35,8 @@ def main() -> None:
     for name in args.models.split(","):
         base = wl.train(wl.models.create(name), data, epochs=epochs.get(name, 10), progress=False)
         t0 = time.perf_counter()
-        structured = wl.prune(
-            base, wl.prune.Structured(ratio=0.5, finetune=Finetune(epochs=args.finetune_epochs)),
-            data,
-        )  # fmt: skip
+        finetune = Finetune(epochs=args.finetune_epochs, lr=args.finetune_lr)
+        structured = wl.prune(base, wl.prune.Structured(ratio=0.5, finetune=finetune), data)
         prune_s = time.perf_counter() - t0
         sparse = wl.prune(base, wl.prune.Unstructured(ratio=0.8), data)
         rows = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import os
 import platform
 import time
 import traceback
@@ -66,7 +67,13 @@ def run(
         >>> variants = wl.run(wl.recipe.load_recipe("default"), model, data, "runs/x")
     """
     out = Path(out)
+    rank = process_rank()
+    if rank > 0:
+        # Under torchrun every rank runs the stages (training steps are collective), but only
+        # rank 0 measures and owns the run folder; the others keep their copies apart.
+        out = out / ".ranks" / str(rank)
     state = _RunState(out, recipe, data, factory, on_event or (lambda _msg: None))
+    state.measuring = rank == 0
     state.open(resume)
     state.models["base"] = model
     state.step("base", None, "base", {}, lambda _parent: model)
@@ -79,7 +86,7 @@ def run(
         teacher = stage.teacher or "base"
         apply = _stage_runner(kind, config, data, state, teacher, name)
         state.step(name, parent, kind, config.model_dump(mode="json"), apply)
-    if recipe.baselines:
+    if recipe.baselines and state.measuring:
         for name, make in baselines.available().items():
             apply = _baseline_runner(make, data, state, name)
             state.step(name, "base", "baseline", {"method": name}, apply)
@@ -93,6 +100,7 @@ class _RunState:
         self.out, self.recipe, self.data, self.factory, self.emit = out, recipe, data, factory, log
         self.models: dict[str, object] = {}
         self.variants: list[Variant] = []
+        self.measuring = True
 
     def open(self, resume: bool) -> None:
         try:
@@ -216,6 +224,8 @@ class _RunState:
         return None
 
     def _measure(self, made, name: str, kind: str, config: dict, parent: str | None):
+        if not self.measuring:
+            return None
         options = self.recipe.measure
         record = wl.measure(
             made, self.data, name=name, batch_sizes=options.batch_sizes, threads=options.threads,
@@ -276,6 +286,11 @@ def _as_module(model) -> nn.Module:
             "put export stages last, or branch from a torch variant with 'from:'",
         )
     return model
+
+
+def process_rank() -> int:
+    """This process's rank under torchrun (0 when run alone)."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
 def _now() -> str:

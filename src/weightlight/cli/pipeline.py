@@ -63,6 +63,8 @@ def run(
         parsed, base, dataset, folder, resume=resume, factory=factory,
         on_event=lambda msg: console.print(f"  {msg}", highlight=False),
     )  # fmt: skip
+    if wl.pipeline.process_rank() > 0:
+        return  # under torchrun, rank 0 reports
     _print_report(folder, max_drop)
     failed = [v.name for v in variants if v.status == "failed"]
     if failed:
@@ -91,13 +93,18 @@ def _print_report(folder: Path, max_drop: float) -> None:
     rows = [v.measurement for v in result.variants if v.measurement is not None]
     if rows:
         console.print(measurement_table(rows, title=f"{folder.name}"))
-    best = result.summary.get("best")
-    if best:
-        console.print(
-            f"best within {max_drop:g} pt: [bold]{best['name']}[/] "
-            f"{best['speedup']:.1f}x faster (bs{result.summary['batch_size']}), "
-            f"{best['size_ratio']:.1f}x smaller, drop {best['metric_drop']:+.2f}"
-        )
+    for key in ("best", "fastest", "smallest"):
+        pick = result.summary.get(key)
+        if pick and (key == "best" or pick["name"] != result.summary["best"]["name"]):
+            console.print(
+                f"{key} within {max_drop:g} pt: [bold]{pick['name']}[/] "
+                f"{pick['speedup']:.1f}x faster (bs{result.summary['batch_size']}), "
+                f"{pick['size_ratio']:.1f}x smaller, accuracy drop {pick['metric_drop']:+.2f}"
+            )
+    if "beats_peers" in result.summary:
+        verdict = "beats" if result.summary["beats_peers"] else "does NOT beat"
+        console.print(f"the recipe {verdict} the best one-liner peer "
+                      f"({result.summary['best_peer']['name']})")  # fmt: skip
     console.print(f"report: {result.html_path}")
 
 

@@ -63,11 +63,20 @@ def _conclusion(summary: dict) -> str:
     if not best:
         return "<p>No variant stayed within the accuracy budget.</p>"
     text = (
-        f"<p><b>Best within {summary['max_drop']:g} point(s) of the base:</b> "
+        f"<p><b>Best within {summary['max_drop']:g} point(s) of the base</b> (largest speed-up "
+        f"x size reduction): "
         f"<code>{_e(best['name'])}</code>: {best['speedup']:.1f}x faster at batch "
         f"{summary['batch_size']}, {best['size_ratio']:.1f}x smaller, "
         f"metric drop {best['metric_drop']:+.2f}.</p>"
     )
+    for key in ("fastest", "smallest"):
+        other = summary.get(key)
+        if other and other["name"] != best["name"]:
+            text += (
+                f"<p>{key.capitalize()}: <code>{_e(other['name'])}</code>: "
+                f"{other['speedup']:.1f}x faster, {other['size_ratio']:.1f}x smaller, "
+                f"drop {other['metric_drop']:+.2f}.</p>"
+            )
     peer = summary.get("best_peer")
     if peer:
         verdict = "beats" if summary.get("beats_peers") else "does not beat"

@@ -37,7 +37,9 @@ def pareto_front(variants: Sequence[Variant], cost: Callable[[Variant], float | 
 
 
 def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
-    """Base figures, the fastest variant within `max_drop` points of the base, and the fronts."""
+    """Ratios against the base, the best / fastest / smallest variants within `max_drop` points
+    of the base's metric (chosen among all that qualify, never the first that fits), and the
+    Pareto fronts."""
     ok = measured(variants)
     base = next((v for v in ok if v.kind == "base"), None)
     bs = largest_batch(variants)
@@ -63,13 +65,17 @@ def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
         })  # fmt: skip
     summary["ratios"] = rows
     eligible = [r for r in rows if r["name"] != "base" and r["metric_drop"] is not None
-                and r["metric_drop"] <= max_drop and r["speedup"]]  # fmt: skip
+                and r["metric_drop"] <= max_drop and r["speedup"] and r["size_ratio"]]  # fmt: skip
     if eligible:
-        best = max(eligible, key=lambda r: (r["speedup"], r["size_ratio"] or 0))
-        summary["best"] = best
+        # "Best" weighs speed and size equally (their product: how many times cheaper to serve
+        # and to ship); the fastest and the smallest are reported beside it.
+        summary["best"] = max(
+            eligible, key=lambda r: (r["speedup"] * r["size_ratio"], r["speedup"])
+        )
+        summary["fastest"] = max(eligible, key=lambda r: (r["speedup"], r["size_ratio"]))
+        summary["smallest"] = max(eligible, key=lambda r: (r["size_ratio"], r["speedup"]))
         peers = [r for r in eligible if r["kind"] == "baseline"]
         if peers:
-            top_peer = max(peers, key=lambda r: r["speedup"])
-            summary["best_peer"] = top_peer
-            summary["beats_peers"] = best["kind"] != "baseline"
+            summary["best_peer"] = max(peers, key=lambda r: r["speedup"] * r["size_ratio"])
+            summary["beats_peers"] = summary["best"]["kind"] != "baseline"
     return summary

@@ -129,7 +129,11 @@ def structured_step(pruner: tp.pruner.BasePruner, model: nn.Module, config: Stru
     """One pruning step: gradients for Taylor first, then remove channels and fix attributes."""
     if config.importance == "taylor":
         _accumulate_gradients(model, data, config.calib_batches)
-    pruner.step()
+    # Random importance draws from torch's global RNG: seed it (per step, without disturbing
+    # the caller's RNG) so the same recipe prunes the same channels every time.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(getattr(pruner, "current_step", 0))
+        pruner.step()
     model.zero_grad(set_to_none=True)
     _fix_attention_attributes(model)
 

@@ -68,7 +68,18 @@ def pt2e_static(model: torch.nn.Module, data: wl.data.Data) -> torch.nn.Module:
     # wl.measure calls .eval(); exported models refuse it unless allowed.
     converted = convert_pt2e(prepared)
     allow_exported_model_train_eval(converted)
-    return converted
+    return _Wrapped(converted)
+
+
+class _Wrapped(torch.nn.Module):
+    """An exported model's own .eval() returns None; wrapping it gives wl.measure a module."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
 
 
 def paired_speedups(
@@ -135,7 +146,15 @@ def main() -> None:
             models["peer: torchao pt2e int8"] = pt2e_static(base, data)
         except Exception as exc:  # a peer failing must not hide our own rows
             console.print(f"peer torchao pt2e failed: {type(exc).__name__}: {exc}"[:200])
-    rows = [measure(m, name) for name, m in models.items()]
+    rows = []
+    for name, m in list(models.items()):
+        try:
+            rows.append(measure(m, name))
+        except Exception as exc:  # only the peer may fail; our rows must not
+            if not name.startswith("peer"):
+                raise
+            console.print(f"{name} not measurable: {type(exc).__name__}: {exc}"[:200])
+            del models[name]
     rows.append(measure(base, "fp32 eager (again)"))  # drift check on a shared machine
     console.print(measurement_table(rows, baseline=rows[0], title="quantization on the seed CNN"))
     paired = paired_speedups(models, data, args.rounds, max(5, args.runs // 5))

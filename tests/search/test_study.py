@@ -86,3 +86,17 @@ def test_sensitivity_seeds_the_first_trials(trained_mlp, digits, tmp_path):
     excluded = json.loads((tmp_path / "trials" / "0" / "variants.jsonl").read_text()
                           .splitlines()[1])["config"]["exclude"]  # fmt: skip
     assert excluded == ranking["layers"][:1]
+
+
+def test_cosine_metric_scores_outputs_against_the_base(trained_mlp, digits, tmp_path):
+    space = wl.search.parse_space({
+        "name": "c", "stages": [{"prune": {"method": "unstructured", "ratio": [0.2, 0.95]}}],
+        "measure": {"batch_sizes": [1], "runs": 3, "warmup": 1},
+    })  # fmt: skip
+    result = wl.search(trained_mlp, digits, space=space, trials=3, out=tmp_path, seed=0,
+                       metric="cosine", max_drop=1.0, objective="size")  # fmt: skip
+    assert result.base.measurement.metric == 100.0
+    drops = {t.params["s0.prune.ratio"]: t.metric_drop for t in result.trials}
+    assert 0 <= drops.get(0.2, 0) < 1.0  # 20 % of the smallest weights barely move outputs
+    assert drops.get(0.95, 99) > 1.0 or 0.95 not in drops
+    assert all(t.variant.measurement.metric_name.startswith("output cosine") for t in result.trials)

@@ -37,6 +37,9 @@ def search(
     study_name: str | None = typer.Option(None, help="Study name (default: the space's name)."),
     epochs: float = typer.Option(15, help="Epochs when a built-in model is trained first."),
     seed: int | None = typer.Option(None, help="Sampler seed (leave unset with several workers)."),
+    metric: str = typer.Option(
+        "accuracy", help="accuracy (top-1 %) or cosine (100 x output cosine vs the base)."
+    ),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
 ) -> None:
     """Search compression recipes for the cheapest variant within --max-drop points.
@@ -44,7 +47,7 @@ def search(
     Every trial is a measured variant under OUT/trials/<n>/; OUT/report.html shows the Pareto
     front. Ctrl-C keeps the finished trials and prints the front so far.
     """
-    check_arguments(max_drop, objective, trials, time_budget)  # before any training
+    check_arguments(max_drop, objective, trials, time_budget, metric)  # before any training
     parsed = wl.search.load_space(space)
     dataset = wl.data.load_data(data)
     base, factory = _base_model(model, weights, dataset, out, epochs, trust)
@@ -63,7 +66,7 @@ def search(
         result = wl.search(
             base, dataset, space=parsed, max_drop=max_drop, objective=objective, trials=trials,
             time_budget=time_budget, storage=storage, out=out, study_name=study_name,
-            factory=factory, seed=seed, on_trial=on_trial,
+            factory=factory, seed=seed, metric=metric, on_trial=on_trial,
         )  # fmt: skip
     _print_result(result)
     if result.interrupted:

@@ -31,7 +31,7 @@ from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.measure.energy import with_energy
 from weightlight.recipe import Recipe, dump_recipe, variant_name
-from weightlight.search.sensitivity import fragile_layers
+from weightlight.search.sensitivity import eval_outputs, fragile_layers, output_cosine
 from weightlight.search.space import SearchSpace, load_space
 from weightlight.variants import Variant, read_variants, write_variants
 
@@ -91,6 +91,7 @@ def search(
     study_name: str | None = None,
     factory: str | Callable[[], nn.Module] | None = None,
     seed: int | None = None,
+    metric: str = "accuracy",
     on_trial: Callable[[int, int, TrialResult | None], None] | None = None,
 ) -> SearchResult:
     """Search the space for the cheapest variant within `max_drop` points of the base metric.
@@ -109,6 +110,9 @@ def search(
         study_name: default: the space's name.
         factory: rebuilds the base architecture when reloading saved variants.
         seed: sampler seed (leave None when several workers share a study).
+        metric: "accuracy" (top-1 % on data.eval) or "cosine": 100 x the mean output cosine
+            versus the base model on eval batches, so max_drop=1 means cosine >= 0.99 (for
+            models without meaningful labels, e.g. a transformer's fidelity after int8).
         on_trial: called as on_trial(finished_here, trials, result) after each trial.
 
     Returns:
@@ -119,7 +123,7 @@ def search(
         >>> result.best.variant.name  # doctest: +SKIP
         't7'
     """
-    check_arguments(max_drop, objective, trials, time_budget)
+    check_arguments(max_drop, objective, trials, time_budget, metric)
     parsed = space if isinstance(space, SearchSpace) else load_space(space)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -139,6 +143,10 @@ def search(
         ) from None
     probe = parsed.sample(_FirstChoice(), ["x"])
     base = _base_variant(model, data, probe, out)
+    fidelity = None
+    if metric == "cosine":  # the base agrees with itself: 100 points
+        fidelity = _Fidelity(eval_outputs(model, data), factory)
+        base = base.model_copy(update={"measurement": fidelity.relabel(base.measurement, 100.0)})
     fragile: list[str] = []
     if parsed.uses_fragile():
         fragile = _fragile(model, data, parsed, out, study)
@@ -154,7 +162,7 @@ def search(
             break
         try:
             result = _reuse(study, trial, parsed, fragile) or _run_trial(
-                trial, parsed, fragile, model, data, base, out, objective, factory
+                trial, parsed, fragile, model, data, base, out, objective, factory, fidelity
             )
         except KeyboardInterrupt:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -170,8 +178,12 @@ def search(
     return summarize_study(study, base, out, objective, max_drop, interrupted, storage)
 
 
-def check_arguments(max_drop: float, objective: str, trials: int, time_budget) -> None:
+def check_arguments(
+    max_drop: float, objective: str, trials: int, time_budget, metric: str = "accuracy"
+) -> None:
     """Reject bad search arguments up front, one line each."""
+    if metric not in ("accuracy", "cosine"):
+        raise UserError(f"unknown metric '{metric}'", "use accuracy or cosine")
     if not max_drop >= 0:
         raise UserError(f"max drop must be >= 0 points, got {max_drop:g}", "use e.g. 1.0")
     if objective not in OBJECTIVES:
@@ -250,7 +262,28 @@ def _as_json(result: SearchResult) -> dict:
     }  # fmt: skip
 
 
-def _run_trial(trial, space, fragile, model, data, base, out, objective, factory):
+class _Fidelity:
+    """Scores a trial's final model by its output cosine with the base model (x 100)."""
+
+    NAME = "output cosine vs base (x100)"
+
+    def __init__(self, reference: list, factory) -> None:
+        self.reference, self.factory = reference, factory
+
+    def relabel(self, measurement, value: float):
+        methods = {**measurement.methods, "metric": "100 x mean per-sample output cosine "
+                   "versus the base model on data.eval batches"}  # fmt: skip
+        return measurement.with_updates(metric=value, metric_name=self.NAME, methods=methods)
+
+    def score(self, folder: Path, variant: Variant, data: Data):
+        from weightlight.models.io import load_model
+
+        loaded = load_model(folder / variant.artifact, factory=self.factory)
+        value = 100.0 * output_cosine(self.reference, eval_outputs(loaded, data))
+        return self.relabel(variant.measurement, round(value, 4))
+
+
+def _run_trial(trial, space, fragile, model, data, base, out, objective, factory, fidelity=None):
     """Run one sampled recipe; None (with the error in the trial's attrs) if it failed."""
     try:
         recipe = space.sample(trial, fragile)
@@ -266,6 +299,14 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
     final = variant_name(recipe.stages[-1], len(recipe.stages) - 1)
     variant = next((v for v in variants if v.name == final), None)
     cost = cost_of(variant, objective) if variant is not None and variant.ok else None
+    if cost is not None and fidelity is not None:
+        try:
+            variant = variant.model_copy(
+                update={"measurement": fidelity.score(folder, variant, data)}
+            )
+        except (UserError, RuntimeError, OSError) as exc:
+            trial.set_user_attr("error", f"{final}: cannot compare outputs ({one_line(str(exc))})")
+            return None
     metric = variant.measurement.metric if cost is not None else None
     if cost is None or metric is None or base.measurement.metric is None:
         broken = [v for v in variants if v.status != "ok"]

@@ -100,3 +100,14 @@ def test_cosine_metric_scores_outputs_against_the_base(trained_mlp, digits, tmp_
     assert 0 <= drops.get(0.2, 0) < 1.0  # 20 % of the smallest weights barely move outputs
     assert drops.get(0.95, 99) > 1.0 or 0.95 not in drops
     assert all(t.variant.measurement.metric_name.startswith("output cosine") for t in result.trials)
+
+
+def test_ctrl_c_keeps_finished_trials_and_returns_the_front(trained_mlp, digits, tmp_path):
+    def interrupt(done, total, result):
+        raise KeyboardInterrupt
+
+    result = wl.search(trained_mlp, digits, space="tiny", trials=3, out=tmp_path, seed=0,
+                       objective="size", on_trial=interrupt)  # fmt: skip
+    assert result.interrupted and [t.number for t in result.trials] == [0]
+    assert [t.number for t in result.front] == [0]
+    assert json.loads((tmp_path / "search.json").read_text())["interrupted"] is True

@@ -150,31 +150,32 @@ def search(
     fragile: list[str] = []
     if parsed.uses_fragile():
         fragile = _fragile(model, data, parsed, out, study)
-    started, finished_here, interrupted = time.monotonic(), 0, False
-    while True:
-        if len(study.get_trials(deepcopy=False, states=_STARTED)) >= trials:
-            break  # enqueued (WAITING) seed trials are not started ones
-        if time_budget is not None and time.monotonic() - started > time_budget:
-            break
-        trial = study.ask()
-        if trial.number >= trials:  # another worker took the last number meanwhile
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            break
-        try:
+    started, finished_here, interrupted, trial = time.monotonic(), 0, False, None
+    try:
+        while True:
+            if len(study.get_trials(deepcopy=False, states=_STARTED)) >= trials:
+                break  # enqueued (WAITING) seed trials are not started ones
+            if time_budget is not None and time.monotonic() - started > time_budget:
+                break
+            trial = study.ask()
+            if trial.number >= trials:  # another worker took the last number meanwhile
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                break
             result = _reuse(study, trial, parsed, fragile) or _run_trial(
                 trial, parsed, fragile, model, data, base, out, objective, factory, fidelity
             )
-        except KeyboardInterrupt:
+            if result is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, [result.metric_drop, result.cost])
+            trial, finished_here = None, finished_here + 1
+            if on_trial:
+                on_trial(finished_here, trials, result)
+    except KeyboardInterrupt:  # keep what finished; the running trial is marked failed
+        interrupted = True
+        if trial is not None:
+            trial.set_user_attr("error", "interrupted (Ctrl-C)")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            interrupted = True
-            break
-        if result is None:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            study.tell(trial, [result.metric_drop, result.cost])
-        finished_here += 1
-        if on_trial:
-            on_trial(finished_here, trials, result)
     return summarize_study(study, base, out, objective, max_drop, interrupted, storage)
 
 

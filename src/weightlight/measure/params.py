@@ -28,13 +28,13 @@ def count_params(model: nn.Module) -> tuple[int, int]:
             tensor = tensor.int_repr()
         total += tensor.numel()
         nonzero += int(torch.count_nonzero(tensor))
-    for module in model.modules():  # torch.ao dynamic/static quantized Linear/Conv
-        packed = _packed_weight(module)
-        if packed is not None:
+    for name, module in model.named_modules():  # torch.ao quantized Linear keeps packed weights
+        if f"{name}.weight" in state:  # quantized Conv also lists its weight: counted above
+            continue
+        for packed in _packed_tensors(module):
             total += packed.numel()
-            nonzero += int(
-                torch.count_nonzero(packed.int_repr() if packed.is_quantized else packed)
-            )
+            values = packed.int_repr() if packed.is_quantized else packed
+            nonzero += int(torch.count_nonzero(values))
     return total, nonzero
 
 
@@ -45,12 +45,19 @@ def _is_buffer_stat(name: str, tensor: torch.Tensor) -> bool:
     return name.endswith(("scale", "zero_point")) and tensor.numel() <= 1
 
 
-def _packed_weight(module: nn.Module) -> torch.Tensor | None:
-    weight = getattr(module, "weight", None)
-    if callable(weight) and hasattr(module, "_packed_params"):
+def _packed_tensors(module: nn.Module) -> list[torch.Tensor]:
+    """Weight and bias held inside a torch.ao quantized module's packed parameters."""
+    if not hasattr(module, "_packed_params"):
+        return []
+    found = []
+    for attr in ("weight", "bias"):
+        getter = getattr(module, attr, None)
+        if not callable(getter):
+            continue
         try:
-            w = weight()
-            return w if isinstance(w, torch.Tensor) else None
+            value = getter()
         except Exception:  # packing formats differ across torch versions
-            return None
-    return None
+            continue
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+    return found

@@ -113,6 +113,10 @@ class _RunState:
                 f"cannot write to run folder '{self.out}' ({exc.strerror or exc})",
                 "choose a writable --out folder",
             ) from None
+        # A run killed mid-write (SIGKILL, power loss) leaves the atomic writer's hidden temp
+        # file behind; the real file was never touched, so the leftover is just removed.
+        for stale in self.out.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         text = dump_recipe(self.recipe)
         previous = read_variants(self.out)
         saved = self.out / "recipe.yaml"

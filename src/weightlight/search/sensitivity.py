@@ -9,11 +9,14 @@ Pruning: `wl.prune.sensitivity` at one ratio (metric drop with that layer pruned
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from weightlight._io import write_text_atomic
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -123,3 +126,40 @@ def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict
             scores = pruning_sensitivity(model, data)
             return [n for n, _ in scores], {"kind": "prune-drop", "scores": scores}
     return [], {}
+
+
+def rank_and_seed(model, data, space, out: Path, study) -> list[str]:
+    """Rank fragile layers (cached in the folder) and, on a fresh study, enqueue seed trials
+    that keep the most fragile layers out of harm's way."""
+    path = out / "sensitivity.json"
+    if path.is_file():
+        names = json.loads(path.read_text(encoding="utf-8"))["layers"]
+    else:
+        names, record = fragile_layers(model, data, space)
+        write_text_atomic(path, json.dumps({"layers": names, **record}, indent=2))
+    if not study.trials:
+        for params in seed_params(space):
+            study.enqueue_trial(params, skip_if_exists=True)
+    return names
+
+
+def seed_params(space) -> list[dict]:
+    """Partial trial params that keep 1, then 2, ... fragile layers protected (the rest of each
+    seeded trial is sampled as usual)."""
+    seeds = []
+    for i, stage in enumerate(space.stages):
+        for option in stage["options"]:
+            key = f"s{i}.{stage['kind']}"
+            if len(stage["options"]) > 1:
+                key = f"{key}.{option.get('method')}"
+            for fname, value in option.items():
+                if isinstance(value, dict) and set(value) == {"fragile"}:
+                    counts = value["fragile"] if isinstance(value["fragile"], list) else []
+                    for k in sorted(c for c in counts if c > 0)[:2]:
+                        params = {f"{key}.{fname}.fragile": k}
+                        if stage["optional"]:
+                            params[f"s{i}.{stage['kind']}.use"] = True
+                        if len(stage["options"]) > 1:
+                            params[f"s{i}.{stage['kind']}.method"] = option.get("method")
+                        seeds.append(params)
+    return seeds

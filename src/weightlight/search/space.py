@@ -164,7 +164,7 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
     space = SearchSpace(str(data.get("name", "search")), tuple(stages), envelope)
     for i, stage in enumerate(stages):  # validate every option with its first choices
         for option in stage["options"]:
-            first = _resolve(option, _FirstChoice(), "check", ["x"])
+            first = _resolve(option, FirstChoice(), "check", ["x"])
             try:
                 parse_recipe({"stages": [{stage["kind"]: first}], **envelope}, source)
             except UserError as exc:  # the one-stage probe is stage 0: name the real index
@@ -173,7 +173,9 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
     return space
 
 
-class _FirstChoice:
+class FirstChoice:
+    """A stand-in trial that always takes the first choice (validation, probes)."""
+
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         return choices[0]
 

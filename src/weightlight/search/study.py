@@ -31,8 +31,8 @@ from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.measure.energy import with_energy
 from weightlight.recipe import Recipe, dump_recipe, variant_name
-from weightlight.search.sensitivity import eval_outputs, fragile_layers, output_cosine
-from weightlight.search.space import SearchSpace, load_space
+from weightlight.search.sensitivity import eval_outputs, output_cosine, rank_and_seed
+from weightlight.search.space import FirstChoice, SearchSpace, load_space
 from weightlight.variants import Variant, read_variants, write_variants
 
 OBJECTIVES = ("latency", "size", "energy")
@@ -141,7 +141,7 @@ def search(
             f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
             "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
         ) from None
-    probe = parsed.sample(_FirstChoice(), ["x"])
+    probe = parsed.sample(FirstChoice(), ["x"])
     base = _base_variant(model, data, probe, out)
     fidelity = None
     if metric == "cosine":  # the base agrees with itself: 100 points
@@ -149,7 +149,7 @@ def search(
         base = base.model_copy(update={"measurement": fidelity.relabel(base.measurement, 100.0)})
     fragile: list[str] = []
     if parsed.uses_fragile():
-        fragile = _fragile(model, data, parsed, out, study)
+        fragile = rank_and_seed(model, data, parsed, out, study)
     started, finished_here, interrupted, trial = time.monotonic(), 0, False, None
     try:
         while True:
@@ -368,45 +368,3 @@ def _base_variant(model: nn.Module, data: Data, recipe: Recipe, out: Path) -> Va
     write_variants(out, [base])
     write_text_atomic(out / "space-probe.yaml", dump_recipe(recipe))
     return base
-
-
-def _fragile(model, data, space: SearchSpace, out: Path, study) -> list[str]:
-    """Rank fragile layers (cached in the folder) and, on a fresh study, enqueue seed trials
-    that keep the most fragile layers out of harm's way."""
-    path = out / "sensitivity.json"
-    if path.is_file():
-        names = json.loads(path.read_text(encoding="utf-8"))["layers"]
-    else:
-        names, record = fragile_layers(model, data, space)
-        write_text_atomic(path, json.dumps({"layers": names, **record}, indent=2))
-    if not study.trials:
-        for params in seed_params(space):
-            study.enqueue_trial(params, skip_if_exists=True)
-    return names
-
-
-def seed_params(space: SearchSpace) -> list[dict]:
-    """Partial trial params that keep 1, then 2, ... fragile layers protected (the rest of each
-    seeded trial is sampled as usual)."""
-    seeds = []
-    for i, stage in enumerate(space.stages):
-        for option in stage["options"]:
-            key = f"s{i}.{stage['kind']}"
-            if len(stage["options"]) > 1:
-                key = f"{key}.{option.get('method')}"
-            for fname, value in option.items():
-                if isinstance(value, dict) and set(value) == {"fragile"}:
-                    counts = value["fragile"] if isinstance(value["fragile"], list) else []
-                    for k in sorted(c for c in counts if c > 0)[:2]:
-                        params = {f"{key}.{fname}.fragile": k}
-                        if stage["optional"]:
-                            params[f"s{i}.{stage['kind']}.use"] = True
-                        if len(stage["options"]) > 1:
-                            params[f"s{i}.{stage['kind']}.method"] = option.get("method")
-                        seeds.append(params)
-    return seeds
-
-
-class _FirstChoice:
-    def suggest_categorical(self, name, choices):
-        return choices[0]

@@ -54,7 +54,7 @@ API = {
     ),
     "quantize": lambda digits, config, model="mlp": wl.quantize(_model(model), config, digits),
     "measure": lambda digits, model="mlp", data="digits", **kw: wl.measure(
-        _model(model), _data(data, digits), runs=3, warmup=1, **kw
+        _model(model), _data(data, digits), **{"runs": 3, "warmup": 1, **kw}
     ),
     "measure_tensors": lambda digits, model="mlp", shape=(1, 28, 28), dtype="float32": wl.measure(
         _model(model), _tensor_data(shape, dtype), runs=3, warmup=1, batch_sizes=(1,)

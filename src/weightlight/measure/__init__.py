@@ -67,6 +67,13 @@ def measure(
     """
     if not batch_sizes or any(b < 1 for b in batch_sizes):
         raise UserError(f"batch sizes must be >= 1, got {batch_sizes}", "use e.g. 1,64")
+    if runs < 1 or warmup < 0:
+        raise UserError(
+            f"timing needs runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}",
+            "use e.g. runs=50 (--runs 50) and warmup=10",
+        )
+    if threads is not None and threads < 1:
+        raise UserError(f"threads must be >= 1, got {threads}", "omit it to use all cores")
     runnable = as_runnable(model)
     threads = threads or torch.get_num_threads()
     previous = torch.get_num_threads()

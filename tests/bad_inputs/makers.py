@@ -6,6 +6,7 @@ text, or a mapping `{make: <maker>, ...}` handled by one of the functions below.
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -59,6 +60,16 @@ def state_dict(path: Path, arch: str = "mlp") -> None:
         from safetensors.torch import save_file
 
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+
+
+@maker
+def safetensors_header(path: Path, metadata: dict, arch: str = "mlp") -> None:
+    """Real weights under a hand-written header (strings as given, other values as JSON)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in wl.models.create(arch).state_dict().items()}
+    header = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    save_file(state, str(path), metadata=header)
 
 
 @maker

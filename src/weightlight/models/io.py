@@ -165,20 +165,45 @@ def _load_safetensors(path: Path, factory) -> nn.Module:
             f"'{path}' is not a valid safetensors file ({type(exc).__name__})",
             "the file is truncated or corrupt: re-save it",
         ) from None
-    arch = json.loads(metadata[_ARCH_KEY]) if _ARCH_KEY in metadata else None
+    arch = _header_record(metadata, _ARCH_KEY, path) if _ARCH_KEY in metadata else None
+    if arch is not None and not (
+        isinstance(arch.get("name"), str) and isinstance(arch.get("kwargs", {}), dict)
+    ):
+        raise _malformed_header(path, _ARCH_KEY)
+    attrs = _header_record(metadata, _ATTRS_KEY, path) if _ATTRS_KEY in metadata else {}
+    if not all(isinstance(v, dict) for v in attrs.values()):
+        raise _malformed_header(path, _ATTRS_KEY)
     if factory is not None:
         model = build_from_factory(factory)
     elif arch is not None:
-        model = registry.create(arch["name"], **arch["kwargs"])
+        model = registry.create(arch["name"], **arch.get("kwargs", {}))
     else:
         raise UserError(
             f"'{path}' holds weights but does not say which architecture they belong to",
             "pass the architecture with --model mypkg.mod:build (or factory=)",
         )
     fit_to_state_dict(model, state)
-    _set_int_attrs(model, json.loads(metadata.get(_ATTRS_KEY, "{}")))
+    _set_int_attrs(model, attrs)
     _load_state(model, state, path)
     return model
+
+
+def _header_record(metadata: dict, key: str, path: Path) -> dict:
+    """A JSON object from the safetensors header (which an untrusted file may have forged)."""
+    try:
+        value = json.loads(metadata[key])
+    except (json.JSONDecodeError, TypeError):
+        value = None
+    if not isinstance(value, dict):
+        raise _malformed_header(path, key)
+    return value
+
+
+def _malformed_header(path: Path, key: str) -> UserError:
+    return UserError(
+        f"'{path}' has a malformed '{key}' record in its header",
+        "re-save the model with weightlight.models.save_model, or pass --model to rebuild it",
+    )
 
 
 def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
@@ -395,7 +420,7 @@ def _set_int_attrs(model: nn.Module, attrs: dict[str, dict[str, int]]) -> None:
         if module is None:
             continue
         for k, v in values.items():
-            if type(getattr(module, k, None)) is int:
+            if type(getattr(module, k, None)) is int and type(v) is int:  # header is untrusted
                 setattr(module, k, v)
 
 

@@ -75,4 +75,6 @@ def run_finetune(model: nn.Module, finetune: Finetune | None, data: Data | None,
         return model
     from weightlight.train import train
 
-    return train(model, data, progress=False, **finetune.train_kwargs(), **kw)
+    # in_place: handlers pass their own copy, and a masked model (weight computed by a
+    # pruning hook, not a leaf) cannot be deep-copied again.
+    return train(model, data, progress=False, in_place=True, **finetune.train_kwargs(), **kw)

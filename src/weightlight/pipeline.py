@@ -83,7 +83,7 @@ def run(
             variant_name(recipe.stages[index - 1], index - 1) if index else "base"
         )
         kind, config = stage_kind(stage), stage_config(stage)
-        teacher = stage.teacher or "base"
+        teacher = stage.teacher
         apply = _stage_runner(kind, config, data, state, teacher, name)
         state.step(name, parent, kind, config.model_dump(mode="json"), apply)
     if recipe.baselines and state.measuring:
@@ -257,7 +257,11 @@ class _RunState:
             f.write(f"--- traceback of {name} ---\n{traceback.format_exc()}\n")
 
 
-def _stage_runner(kind: str, config, data: Data, state: _RunState, teacher: str, name: str):
+# Distillation methods whose teacher is the student itself or its peers, not another model.
+_NO_TEACHER = ("online", "self")
+
+
+def _stage_runner(kind: str, config, data: Data, state: _RunState, teacher, name: str):
     """The function that makes the variant of one stage from its parent model."""
 
     def apply(parent):
@@ -269,14 +273,23 @@ def _stage_runner(kind: str, config, data: Data, state: _RunState, teacher: str,
         if kind == "finetune":
             return wl.train(model, data, progress=False, **config.train_kwargs())
         if kind == "distill":
-            teacher_model = state.model(teacher)
-            if teacher_model is None:
-                raise UserError(f"teacher '{teacher}' is not available", "run its stage first")
-            return wl.distill(model, config, data, teacher=teacher_model)
+            return wl.distill(model, config, data, teacher=_teachers(config, teacher, state))
         verb = {"prune": lambda: wl.prune, "quantize": lambda: wl.quantize}[kind]()
         return verb(model, config, data)
 
     return apply
+
+
+def _teachers(config, teacher, state: _RunState):
+    """The teacher model(s) of a distill stage: `base` unless the stage names others."""
+    if teacher is None and getattr(config, "method", None) in _NO_TEACHER:
+        return None
+    names = [teacher or "base"] if not isinstance(teacher, list) else teacher
+    models = [state.model(n) for n in names]
+    missing = [n for n, m in zip(names, models, strict=True) if m is None]
+    if missing:
+        raise UserError(f"teacher {missing[0]!r} is not available", "its stage must succeed first")
+    return models if isinstance(teacher, list) else models[0]
 
 
 def _baseline_runner(make, data: Data, state: _RunState, name: str):

@@ -97,7 +97,10 @@ def _stage_model() -> type[BaseModel]:
             str | None,
             Field(None, alias="from", description="Parent variant (default: previous stage)."),
         ),
-        "teacher": (str | None, Field(None, description="Teacher variant for distill stages.")),
+        "teacher": (
+            str | list[str] | None,
+            Field(None, description="Teacher variant(s) for distill stages (default: base)."),
+        ),
     }
     for kind in stage_kinds():
         configs = stage_configs(kind)
@@ -177,7 +180,8 @@ class Recipe(BaseModel):
                 raise ValueError(f"stages[{i}].name '{name}' may only use letters, digits, ._+-")
             if name in seen:
                 raise ValueError(f"stages[{i}].name '{name}' is used twice")
-            for ref in (stage.from_, stage.teacher):
+            teachers = [stage.teacher] if isinstance(stage.teacher, str) else stage.teacher or []
+            for ref in (stage.from_, *teachers):
                 if ref is not None and ref not in seen:
                     raise ValueError(
                         f"stages[{i}] refers to '{ref}', which is not an earlier variant "

@@ -130,17 +130,7 @@ def search(
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     study_name = study_name or parsed.name
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library never prints
-    try:
-        study = optuna.create_study(
-            study_name=study_name, storage=storage, directions=["minimize", "minimize"],
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=6),
-            load_if_exists=True,
-        )  # fmt: skip
-    except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as exc:
-        raise UserError(
-            f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
-            "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
-        ) from None
+    study = open_study(study_name, storage, seed)
     probe = parsed.sample(FirstChoice(), ["x"])
     base = _base_variant(model, data, probe, out)
     fidelity = None
@@ -177,6 +167,33 @@ def search(
             trial.set_user_attr("error", "interrupted (Ctrl-C)")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return summarize_study(study, base, out, objective, max_drop, interrupted, storage)
+
+
+def open_study(study_name: str, storage: str, seed: int | None):
+    """Create or load the shared two-objective study.
+
+    Workers started together race to create the storage's tables ("table studies already
+    exists", "database is locked"); the loser simply retries and then loads the study.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(8):
+        try:
+            return optuna.create_study(
+                study_name=study_name, storage=storage, directions=["minimize", "minimize"],
+                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=6),
+                load_if_exists=True,
+            )  # fmt: skip
+        except (OperationalError, optuna.exceptions.DuplicatedStudyError):
+            if attempt == 7:
+                raise
+            time.sleep(0.2 + 0.3 * attempt)
+        except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as exc:
+            raise UserError(
+                f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
+                "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def check_arguments(

@@ -38,3 +38,10 @@ def test_advise_cli_prints_the_layer_table_and_ranked_advice(run_cli, mlp_file, 
     assert code == 0, err
     assert "net.1" in out and "200,704" in out  # 784 x 256 MACs
     assert "Try first:" in out and " 1. " in out and "CPU:" in out
+
+
+def test_bad_storage_url_is_one_line_exit_2(run_cli, mlp_file, tmp_path):
+    code, out, err = run_cli("search", "--model", mlp_file, "--space", "tiny", "--out", tmp_path,
+                             "--storage", "nosuch://x")  # fmt: skip
+    assert code == 2 and "cannot open study storage 'nosuch://x'" in err
+    assert len(err.strip().splitlines()) == 1

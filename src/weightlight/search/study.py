@@ -173,10 +173,13 @@ def open_study(study_name: str, storage: str, seed: int | None):
     """Create or load the shared two-objective study.
 
     Workers started together race to create the storage's tables ("table studies already
-    exists", "database is locked"); the loser simply retries and then loads the study.
+    exists", "UNIQUE constraint failed: alembic_version", "database is locked"); the loser
+    retries and then loads the study.
     """
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
 
+    racing = (DBAPIError, optuna.exceptions.DuplicatedStudyError,
+              optuna.exceptions.StorageInternalError)  # fmt: skip
     for attempt in range(8):
         try:
             return optuna.create_study(
@@ -184,11 +187,14 @@ def open_study(study_name: str, storage: str, seed: int | None):
                 sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=6),
                 load_if_exists=True,
             )  # fmt: skip
-        except (OperationalError, optuna.exceptions.DuplicatedStudyError):
+        except racing as exc:  # the other worker is creating the tables: retry, then load
             if attempt == 7:
-                raise
+                raise UserError(
+                    f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
+                    "check the URL and that the database is writable",
+                ) from None
             time.sleep(0.2 + 0.3 * attempt)
-        except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as exc:
+        except (ValueError, ImportError, ArgumentError) as exc:
             raise UserError(
                 f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
                 "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",

@@ -53,7 +53,9 @@ print(f"range [{lo:.4f}, {hi:.4f}] -> scale {scale:.6f}, zero point {zero_point}
 qp = affine.scale_zero_point(w, bits=8)
 print(f"weightlight.quantize.affine: scale {qp.scale.item():.6f}, zero point {int(qp.zero_point)}")
 assert abs(qp.scale.item() - scale) < 1e-6 and int(qp.zero_point) == zero_point"""),
-    new_markdown_cell("## The grid over the weight histogram (4 bits, so the 16 levels are visible)"),
+    new_markdown_cell(
+        "## The grid over the weight histogram (4 bits, so the 16 levels are visible)"
+    ),
     new_code_cell("""\
 qp4 = affine.scale_zero_point(w, bits=4)
 levels = qp4.scale * (torch.arange(-8, 8) - qp4.zero_point)

@@ -115,7 +115,8 @@ class _RunState:
             ) from None
         # A run killed mid-write (SIGKILL, power loss) leaves the atomic writer's hidden temp
         # file behind; the real file was never touched, so the leftover is just removed.
-        for stale in self.out.rglob(".*.tmp"):
+        # Only this process's own files: other ranks' folders (.ranks/) may be writing now.
+        for stale in (p for p in self.out.rglob(".*.tmp") if ".ranks" not in p.parts):
             stale.unlink(missing_ok=True)
         text = dump_recipe(self.recipe)
         previous = read_variants(self.out)

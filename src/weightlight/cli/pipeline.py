@@ -61,7 +61,7 @@ def run(
     console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
     variants = wl.pipeline.run(
         parsed, base, dataset, folder, resume=resume, factory=factory,
-        on_event=lambda msg: console.print(f"  {msg}", highlight=False),
+        on_event=lambda msg: console.print(f"  {msg}", highlight=False, markup=False),
     )  # fmt: skip
     if wl.pipeline.process_rank() > 0:
         return  # under torchrun, rank 0 reports
@@ -120,7 +120,8 @@ def _base_model(
             return wl.models.load_model(cache), None
         console.print(f"training {model} on {dataset.name} ({epochs:g} epochs, cached in {cache})")
         trained = wl.train(wl.models.create(model), dataset, epochs=epochs)
-        wl.models.save_model(trained, cache)
+        if wl.pipeline.process_rank() == 0:  # under torchrun every rank trained the same model
+            wl.models.save_model(trained, cache)
         return trained, None
     loaded = wl.models.load_model(model, trust=trust)
     return loaded, (model if ":" in model else None)

@@ -125,7 +125,8 @@ def quantize_onnx(
     path = Path(path)
     if path.suffix != ".onnx":
         raise UserError(f"int8 output path '{path}' must end in .onnx", "e.g. model.int8.onnx")
-    source = onnx_model.path
+    # Absolute: pre-processing runs inside a temporary working directory (it drops files there).
+    source = Path(onnx_model.path).resolve()
     _check_node_names(source, config.exclude_nodes)
     with tempfile.TemporaryDirectory(prefix="wl-ortq-") as tmp, atomic_path(path) as out:
         prepared, notes = _preprocess(source, Path(tmp), config)

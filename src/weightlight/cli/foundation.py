@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import typer
 
 import weightlight as wl
@@ -26,10 +27,11 @@ def train(
     out: Path = typer.Option(Path("model.safetensors"), help="Where to save the trained weights."),
     epochs: float = typer.Option(15, help="Passes over the training set."),
     lr: float = typer.Option(3e-3, help="Peak learning rate (one-cycle schedule)."),
-    seed: int = typer.Option(0, help="Seed for shuffling, augmentation and dropout."),
+    seed: int = typer.Option(0, help="Seed for initialisation, shuffling, augmentation, dropout."),
 ) -> None:
     """Train a model on a data source and save it as safetensors."""
     dataset = wl.data.load_data(data, seed=seed)
+    torch.manual_seed(seed)  # a built-in name is initialised here; torch's own seed is random
     net = wl.models.load_model(model)
     trained = wl.train(net, dataset, epochs=epochs, lr=lr, seed=seed)
     wl.models.save_model(trained, out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import torch
 import typer
 
 import weightlight as wl
@@ -119,6 +120,9 @@ def _base_model(
         if cache.is_file():
             return wl.models.load_model(cache), None
         console.print(f"training {model} on {dataset.name} ({epochs:g} epochs, cached in {cache})")
+        # torch seeds its default generator randomly per process: without this the base
+        # (and every figure derived from it) changed from one fresh run to the next.
+        torch.manual_seed(0)
         trained = wl.train(wl.models.create(model), dataset, epochs=epochs)
         if wl.pipeline.process_rank() == 0:  # under torchrun every rank trained the same model
             wl.models.save_model(trained, cache)

@@ -121,3 +121,18 @@ def test_yaml_tags_cannot_construct_python_objects(tmp_path):
     with pytest.raises(UserError, match="invalid YAML"):
         load_recipe(path)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_default_recipe_prunes_the_seed_cnn_to_int8_friendly_widths(digits):
+    """The default keeps conv2 at a multiple of 32 channels (the vectorised int8 max-pool) and
+    its pruned model is ~8x smaller than the seed CNN: exact counts, hand-computed."""
+    import weightlight as wl
+
+    prune = load_recipe("default").stages[0].prune.model_copy(update={"finetune": None})
+    pruned = wl.prune(wl.models.mnist_cnn(), prune, digits)
+    assert (pruned.conv1.out_channels, pruned.conv2.out_channels, pruned.fc1.out_features) == (
+        8, 32, 32,
+    )  # fmt: skip
+    assert pruned.conv2.out_channels % 32 == 0
+    # conv1 8*9+8, conv2 32*8*9+32, fc1 32*144*32+32, fc2 32*10+10
+    assert sum(p.numel() for p in pruned.parameters()) == 80 + 2336 + 147488 + 330 == 150234

@@ -73,3 +73,50 @@ def test_bad_spaces_fail_up_front(bad, says):
 def test_unknown_space_name_lists_builtins():
     with pytest.raises(wl.UserError, match="cnn"):
         load_space("nope")
+
+
+ONE_OF = {
+    "name": "r",
+    "stages": [
+        {"prune": {"method": "structured", "ratio": [0.5, 0.7]}},
+        {"distill": {"method": "logit", "epochs": 1}, "optional": True},
+        {"one_of": [
+            {"quantize": {"method": "static_int8", "calibration": ["percentile", "minmax"]}},
+            {"export": {"format": "onnx", "quantize": [None, "static_int8"]}},
+        ]},
+    ],
+}  # fmt: skip
+
+
+def test_one_of_chooses_the_stage_kind():
+    space = parse_space(ONE_OF)
+    trial = optuna.trial.FixedTrial({
+        "s0.prune.ratio": 0.7, "s1.distill.use": True, "s2.one_of": "1-export-onnx",
+        "s2.one_of.export.quantize": "static_int8",
+    })  # fmt: skip
+    recipe = space.sample(trial)
+    assert [stage_kind(s) for s in recipe.stages] == ["prune", "distill", "export"]
+    assert stage_config(recipe.stages[2]).quantize == "static_int8"
+
+
+def test_the_starting_plan_is_every_first_choice_without_optional_stages():
+    space = parse_space(ONE_OF)
+    start = space.start()
+    assert start == {"s0.prune.ratio": 0.5, "s1.distill.use": False,
+                     "s2.one_of": "0-quantize-static_int8",
+                     "s2.one_of.quantize.calibration": "percentile"}  # fmt: skip
+    recipe = space.sample(optuna.trial.FixedTrial(start))
+    assert [stage_kind(s) for s in recipe.stages] == ["prune", "quantize"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"stages": [{"one_of": [{"prune": {"method": "structured"}}]}]},
+        {"stages": [{"one_of": {"prune": {"method": "structured"}}}]},
+        {"stages": [{"one_of": [{"prune": {"method": "structured"}}, {"export": {"fromat": 1}}]}]},
+    ],
+)
+def test_bad_one_of_fails_up_front(bad):
+    with pytest.raises(wl.UserError):
+        parse_space(bad)

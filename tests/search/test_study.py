@@ -76,14 +76,15 @@ def test_sensitivity_seeds_the_first_trials(trained_mlp, digits, tmp_path):
         "stages": [{"quantize": {"method": "dynamic_int8", "exclude": {"fragile": [0, 1, 2]}}}],
         "measure": {"batch_sizes": [1], "runs": 3, "warmup": 1},
     })  # fmt: skip
-    result = wl.search(trained_mlp, digits, space=space, trials=2, out=tmp_path, seed=0)
+    result = wl.search(trained_mlp, digits, space=space, trials=3, out=tmp_path, seed=0)
     ranking = json.loads((tmp_path / "sensitivity.json").read_text())
     cosines = [c for _, c in ranking["scores"]]
     assert sorted(ranking["layers"]) == ["net.1", "net.3", "net.5"]
     assert cosines == sorted(cosines) and all(0.9 < c <= 1.0 for c in cosines)
     firsts = {t.number: t.params["s0.quantize.exclude.fragile"] for t in result.trials}
-    assert firsts == {0: 1, 1: 2}  # enqueued: protect the 1, then 2, most fragile layers
-    excluded = json.loads((tmp_path / "trials" / "0" / "variants.jsonl").read_text()
+    # trial 0: the starting plan (first choices); then protect the 1, then 2, most fragile
+    assert firsts == {0: 0, 1: 1, 2: 2}
+    excluded = json.loads((tmp_path / "trials" / "1" / "variants.jsonl").read_text()
                           .splitlines()[1])["config"]["exclude"]  # fmt: skip
     assert excluded == ranking["layers"][:1]
 
@@ -111,3 +112,14 @@ def test_ctrl_c_keeps_finished_trials_and_returns_the_front(trained_mlp, digits,
     assert result.interrupted and [t.number for t in result.trials] == [0]
     assert [t.number for t in result.front] == [0]
     assert json.loads((tmp_path / "search.json").read_text())["interrupted"] is True
+
+
+def test_the_first_trial_is_the_spaces_starting_plan(trained_mlp, digits, tmp_path):
+    space = wl.search.parse_space({
+        "name": "s", "stages": [{"prune": {"method": "unstructured", "ratio": [0.3, 0.6, 0.9]}}],
+        "measure": {"batch_sizes": [1], "runs": 3, "warmup": 1},
+    })  # fmt: skip
+    result = wl.search(trained_mlp, digits, space=space, trials=2, out=tmp_path, seed=3)
+    assert (
+        {t.number: t.params for t in result.trials}[0] == space.start() == {"s0.prune.ratio": 0.3}
+    )

@@ -32,7 +32,9 @@ def search(
     storage: str | None = typer.Option(
         None, help="Optuna RDB URL shared by workers (default: sqlite in --out)."
     ),
-    space: str = typer.Option("cnn", help="Search-space YAML or built-in (cnn, tiny, bert)."),
+    space: str = typer.Option(
+        "cnn", help="Search-space YAML or built-in: cnn (the seed CNN), convnet, tiny, bert."
+    ),
     out: Path = typer.Option(Path("runs/search"), help="Search folder (trials, report)."),
     study_name: str | None = typer.Option(None, help="Study name (default: the space's name)."),
     epochs: float = typer.Option(15, help="Epochs when a built-in model is trained first."),

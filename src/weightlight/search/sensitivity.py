@@ -128,7 +128,7 @@ def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict
     return [], {}
 
 
-def rank_and_seed(model, data, space, out: Path, study) -> list[str]:
+def rank_and_seed(model, data, space, out: Path, study, fresh: bool) -> list[str]:
     """Rank fragile layers (cached in the folder) and, on a fresh study, enqueue seed trials
     that keep the most fragile layers out of harm's way."""
     path = out / "sensitivity.json"
@@ -137,7 +137,7 @@ def rank_and_seed(model, data, space, out: Path, study) -> list[str]:
     else:
         names, record = fragile_layers(model, data, space)
         write_text_atomic(path, json.dumps({"layers": names, **record}, indent=2))
-    if not study.trials:
+    if fresh:
         for params in seed_params(space):
             study.enqueue_trial(params, skip_if_exists=True)
     return names
@@ -145,21 +145,21 @@ def rank_and_seed(model, data, space, out: Path, study) -> list[str]:
 
 def seed_params(space) -> list[dict]:
     """Partial trial params that keep 1, then 2, ... fragile layers protected (the rest of each
-    seeded trial is sampled as usual)."""
+    seeded trial is sampled as usual). Param names follow `SearchSpace.sample`."""
+    from weightlight.search.space import alternatives
+
     seeds = []
     for i, stage in enumerate(space.stages):
-        for option in stage["options"]:
-            key = f"s{i}.{stage['kind']}"
-            if len(stage["options"]) > 1:
-                key = f"{key}.{option.get('method')}"
-            for fname, value in option.items():
-                if isinstance(value, dict) and set(value) == {"fragile"}:
-                    counts = value["fragile"] if isinstance(value["fragile"], list) else []
-                    for k in sorted(c for c in counts if c > 0)[:2]:
-                        params = {f"{key}.{fname}.fragile": k}
-                        if stage["optional"]:
-                            params[f"s{i}.{stage['kind']}.use"] = True
-                        if len(stage["options"]) > 1:
-                            params[f"s{i}.{stage['kind']}.method"] = option.get("method")
-                        seeds.append(params)
+        use = {f"s{i}.{stage['kind']}.use": True} if stage["optional"] else {}
+        for alt, key0, pick in alternatives(stage, f"s{i}.{stage['kind']}"):
+            options = alt["options"]
+            for k, option in enumerate(options):
+                method = str(option.get("method", option.get("format", k)))
+                key = key0 if len(options) == 1 else f"{key0}.{method}"
+                chosen = {} if len(options) == 1 else {f"{key0}.method": method}
+                for fname, value in option.items():
+                    if isinstance(value, dict) and set(value) == {"fragile"}:
+                        counts = value["fragile"] if isinstance(value["fragile"], list) else []
+                        for n in sorted(c for c in counts if c > 0)[:2]:
+                            seeds.append({f"{key}.{fname}.fragile": n, **use, **pick, **chosen})
     return seeds

@@ -8,6 +8,9 @@
       - quantize:                            # a list of mappings: choose the method too
           - {method: static_int8, calibration: [minmax, percentile]}
           - {method: dynamic_int8, exclude: {fragile: [0, 1, 2]}}
+      - one_of:                              # choose the stage kind too (e.g. the runtime)
+          - quantize: {method: static_int8}
+          - export: {format: onnx, quantize: [null, static_int8]}
     measure: {batch_sizes: [1, 64]}
 
 Rules:
@@ -17,6 +20,10 @@ Rules:
   analysis run before the search) go into that field: `exclude` keeps them in float, `ignore`
   keeps them unpruned.
 - `optional: true` lets a trial drop the stage.
+- `one_of: [<stage>, <stage>, ...]` picks one whole stage per trial, of any kind.
+- The first value of every choice, without the optional stages, is the space's starting plan:
+  the search runs it as its first trial (put the plan you would try by hand first), so its
+  best is never worse than that plan.
 Every sampled recipe is validated by the recipe loader, so a space cannot build a recipe that
 `weightlight run` would refuse.
 """
@@ -36,6 +43,7 @@ from weightlight.recipe import Recipe, parse_recipe, stage_kinds
 
 BUILTIN_DIR = Path(__file__).parent / "spaces"
 _ENVELOPE = {"name", "optional"}
+_ONE_OF = "one_of"
 
 
 class Suggest(Protocol):
@@ -73,8 +81,13 @@ class SearchSpace:
         stages = []
         for i, stage in enumerate(self.stages):
             key = f"s{i}.{stage['kind']}"
-            if stage["optional"] and not trial.suggest_categorical(f"{key}.use", [True, False]):
+            # False first: the starting plan (every first choice) skips optional stages
+            if stage["optional"] and not trial.suggest_categorical(f"{key}.use", [False, True]):
                 continue
+            if stage["kind"] == _ONE_OF:
+                labels = [_label(c, k) for k, c in enumerate(stage["choices"])]
+                stage = stage["choices"][labels.index(trial.suggest_categorical(key, labels))]
+                key = f"{key}.{stage['kind']}"
             options = stage["options"]
             index = 0
             if len(options) > 1:
@@ -97,7 +110,45 @@ class SearchSpace:
 
     def uses_fragile(self) -> bool:
         """Whether any field chooses from the fragile layers (so sensitivity must run)."""
-        return "fragile" in json.dumps([s["options"] for s in self.stages])
+        return "fragile" in json.dumps([_flat(s) for s in self.stages])
+
+    def start(self) -> dict[str, Any]:
+        """The starting plan's choices (optuna params): every choice's first value."""
+        recorder = _Recorder()
+        self.sample(recorder, ["x"] * 64)
+        return recorder.params
+
+
+class _Recorder:
+    """A trial that takes every first choice and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        self.params[name] = choices[0]
+        return choices[0]
+
+
+def alternatives(stage: dict, key: str) -> list[tuple[dict, str, dict]]:
+    """(stage template, param key prefix, params that pick it) for each alternative."""
+    if stage["kind"] != _ONE_OF:
+        return [(stage, key, {})]
+    return [(alt, f"{key}.{alt['kind']}", {key: _label(alt, k)})
+            for k, alt in enumerate(stage["choices"])]  # fmt: skip
+
+
+def _flat(stage: dict) -> list:
+    """Every config template of a stage (a one_of stage's alternatives included)."""
+    if stage["kind"] == _ONE_OF:
+        return [o for c in stage["choices"] for o in c["options"]]
+    return stage["options"]
+
+
+def _label(stage: dict, index: int) -> str:
+    """The choice label of a one_of alternative: its kind and method, e.g. 'export-onnx'."""
+    first = stage["options"][0]
+    return f"{index}-{stage['kind']}-{first.get('method', first.get('format', ''))}"
 
 
 def _resolve(template: Any, trial: Suggest, key: str, fragile: Sequence[str]) -> Any:
@@ -141,36 +192,59 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
     unknown = set(data) - {"name", "stages", "measure", "energy"}
     if unknown:
         raise UserError(f"{source}: unknown key(s) {sorted(unknown)}", "use name, stages, measure")
-    kinds = stage_kinds()
     stages = []
     for i, raw in enumerate(data["stages"]):
-        if not isinstance(raw, dict):
-            raise UserError(f"{source}: stages[{i}] is not a mapping", "write '- prune: {...}'")
-        found = [k for k in raw if k in kinds]
-        extra = set(raw) - set(kinds) - _ENVELOPE
-        if len(found) != 1 or extra:
-            raise UserError(
-                f"{source}: stages[{i}] needs exactly one of {', '.join(kinds)} "
-                f"(got {found or 'none'}{', unknown ' + str(sorted(extra)) if extra else ''})",
-                "plus optional 'optional: true'",
-            )
-        kind = found[0]
-        options = raw[kind] if isinstance(raw[kind], list) else [raw[kind]]
-        if not options or not all(isinstance(o, dict) for o in options):
-            raise UserError(f"{source}: stages[{i}].{kind} must be a mapping or a list of them",
-                            "write e.g. {method: static_int8}")  # fmt: skip
-        stages.append({"kind": kind, "options": options, "optional": bool(raw.get("optional"))})
+        if isinstance(raw, dict) and _ONE_OF in raw:
+            stages.append(_parse_one_of(raw, i, source))
+        else:
+            stages.append(_parse_stage(raw, i, source))
     envelope = {k: data[k] for k in ("measure", "energy") if k in data}
     space = SearchSpace(str(data.get("name", "search")), tuple(stages), envelope)
     for i, stage in enumerate(stages):  # validate every option with its first choices
-        for option in stage["options"]:
-            first = _resolve(option, FirstChoice(), "check", ["x"])
-            try:
-                parse_recipe({"stages": [{stage["kind"]: first}], **envelope}, source)
-            except UserError as exc:  # the one-stage probe is stage 0: name the real index
-                problem = exc.problem.replace("stages[0]", f"stages[{i}]", 1)
-                raise UserError(problem, exc.fix) from None
+        for alternative in stage["choices"] if stage["kind"] == _ONE_OF else [stage]:
+            for option in alternative["options"]:
+                first = _resolve(option, FirstChoice(), "check", ["x"])
+                try:
+                    parse_recipe({"stages": [{alternative["kind"]: first}], **envelope}, source)
+                except UserError as exc:  # the one-stage probe is stage 0: name the real index
+                    problem = exc.problem.replace("stages[0]", f"stages[{i}]", 1)
+                    raise UserError(problem, exc.fix) from None
     return space
+
+
+def _parse_stage(raw: Any, i: int, source: str, allowed: set[str] = _ENVELOPE) -> dict:
+    """One stage template: {kind, options (config templates), optional}."""
+    kinds = stage_kinds()
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: stages[{i}] is not a mapping", "write '- prune: {...}'")
+    found = [k for k in raw if k in kinds]
+    extra = set(raw) - set(kinds) - allowed
+    if len(found) != 1 or extra:
+        raise UserError(
+            f"{source}: stages[{i}] needs exactly one of {', '.join(kinds)} or one_of "
+            f"(got {found or 'none'}{', unknown ' + str(sorted(extra)) if extra else ''})",
+            "plus optional 'optional: true'",
+        )
+    kind = found[0]
+    options = raw[kind] if isinstance(raw[kind], list) else [raw[kind]]
+    if not options or not all(isinstance(o, dict) for o in options):
+        raise UserError(f"{source}: stages[{i}].{kind} must be a mapping or a list of them",
+                        "write e.g. {method: static_int8}")  # fmt: skip
+    return {"kind": kind, "options": options, "optional": bool(raw.get("optional"))}
+
+
+def _parse_one_of(raw: dict, i: int, source: str) -> dict:
+    """A stage chosen among whole stages of any kind: {kind: one_of, choices, optional}."""
+    extra = set(raw) - {_ONE_OF, "optional"}
+    alternatives = raw[_ONE_OF]
+    if extra or not isinstance(alternatives, list) or len(alternatives) < 2:
+        raise UserError(
+            f"{source}: stages[{i}].one_of needs a list of at least two stages"
+            + (f" (unknown {sorted(extra)})" if extra else ""),
+            "write e.g. 'one_of: [{quantize: {method: static_int8}}, {export: {format: onnx}}]'",
+        )
+    choices = [_parse_stage(alt, i, source, allowed=set()) for alt in alternatives]
+    return {"kind": _ONE_OF, "choices": choices, "optional": bool(raw.get("optional"))}
 
 
 class FirstChoice:

@@ -6,7 +6,9 @@ optuna, both minimized: the metric drop versus the base model, and the cost (lat
 largest batch size, size on disk, or energy per million inferences). The result is the Pareto
 front over every finished trial of the study (all workers) and the BEST variant under the
 accuracy constraint: the lowest cost among trials whose drop is within `max_drop`, never the
-first trial that fits (INC's tuner stops at the first, and often ends with nothing).
+first trial that fits (INC's tuner stops at the first, and often ends with nothing). The first
+trial of a new study is the space's starting plan (every choice's first value), so the best is
+never worse than the plan a user would have tried by hand.
 
 Several workers share one study through optuna's RDB storage (SQLite in the run folder by
 default): `trials` is the study's total, and trial numbers are handed out by the storage, so a
@@ -99,8 +101,8 @@ def search(
     Args:
         model: the trained base model (never modified).
         data: the data bundle every trial trains, calibrates and measures with.
-        space: a search-space YAML file, a built-in name (`cnn`, `tiny`, `bert`) or a parsed
-            SearchSpace.
+        space: a search-space YAML file, a built-in name (`cnn`, `convnet`, `tiny`, `bert`) or
+            a parsed SearchSpace.
         max_drop: accuracy budget in metric points (>= 0).
         objective: "latency" (p50 at the largest batch size), "size" or "energy".
         trials: total trials of the study (shared by all workers on the same storage).
@@ -131,6 +133,9 @@ def search(
     study_name = study_name or parsed.name
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library never prints
     study = open_study(study_name, storage, seed)
+    fresh = not study.get_trials(deepcopy=False)
+    if fresh:  # a new study starts from the space's plan
+        study.enqueue_trial(parsed.start(), skip_if_exists=True)
     probe = parsed.sample(FirstChoice(), ["x"])
     base = _base_variant(model, data, probe, out)
     fidelity = None
@@ -139,7 +144,7 @@ def search(
         base = base.model_copy(update={"measurement": fidelity.relabel(base.measurement, 100.0)})
     fragile: list[str] = []
     if parsed.uses_fragile():
-        fragile = rank_and_seed(model, data, parsed, out, study)
+        fragile = rank_and_seed(model, data, parsed, out, study, fresh)
     started, finished_here, interrupted, trial = time.monotonic(), 0, False, None
     try:
         while True:

@@ -120,3 +120,17 @@ def test_the_starting_plan_is_every_first_choice_without_optional_stages():
 def test_bad_one_of_fails_up_front(bad):
     with pytest.raises(wl.UserError):
         parse_space(bad)
+
+
+def test_sensitivity_seeds_reach_into_one_of_stages():
+    from weightlight.search.sensitivity import seed_params
+
+    space = parse_space({"stages": [{"one_of": [
+        {"quantize": {"method": "dynamic_int8", "exclude": {"fragile": [0, 1, 2]}}},
+        {"export": {"format": "onnx"}},
+    ]}]})  # fmt: skip
+    seeds = seed_params(space)
+    assert [s["s0.one_of.quantize.exclude.fragile"] for s in seeds] == [1, 2]
+    assert space.uses_fragile()
+    recipe = space.sample(optuna.trial.FixedTrial(seeds[1]), fragile=["fc2", "fc1", "fc0"])
+    assert stage_config(recipe.stages[0]).exclude == ("fc2", "fc1")

@@ -112,12 +112,13 @@ def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict
         (names, record): record holds the kind and the per-layer scores, for the run folder.
     """
     from weightlight.recipe import stage_configs
+    from weightlight.search.space import alternatives
 
-    for stage in space.stages:
-        for option in stage["options"]:
-            if "fragile" not in str(option):
-                continue
-            if stage["kind"] == "quantize":
+    templates = [(alt["kind"], option) for stage in space.stages
+                 for alt, _, _ in alternatives(stage, "") for option in alt["options"]]  # fmt: skip
+    for kind, option in templates:
+        if "fragile" in str(option):
+            if kind == "quantize":
                 cls = next(c for c in stage_configs("quantize")
                            if c.model_fields["method"].default == option.get("method"))  # fmt: skip
                 fixed = {k: v for k, v in option.items() if not isinstance(v, (list, dict))}

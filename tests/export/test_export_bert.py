@@ -62,3 +62,21 @@ def test_bert_dynamic_int8_fidelity(bert_onnx, bert_and_tokens, tmp_path):
     ops = {n.op_type for n in onnx.load(str(q.path)).graph.node}
     assert ops & {"QAttention", "DynamicQuantizeMatMul", "MatMulInteger"}
     assert q.path.stat().st_size < 0.5 * bert_onnx.path.stat().st_size
+
+
+def test_onnx_node_sensitivity_ranks_the_fused_graphs_int8_nodes(bert_and_tokens):
+    """Each weighted node quantized alone by ORT: names are the fused graph's (what
+    exclude_nodes takes), most fragile first, every cosine a real measurement below 1."""
+    model, data = bert_and_tokens
+    config = wl.export.Export(optimize="all", quantize="dynamic_int8")
+    scores = wl.search.onnx_quantization_sensitivity(model, data, config)
+    names = [n for n, _ in scores]
+    # 2 layers x (Attention + 3 MatMul) + EmbedLayerNormalization + embedding/pooler Gathers
+    assert {"Attention_0", "Attention_1", "EmbedLayerNormalization_0"} <= set(names)
+    assert sum(n.endswith("/MatMul") for n in names) == 6
+    cosines = [c for _, c in scores]
+    assert cosines == sorted(cosines) and all(0.9 < c <= 1.0 for c in cosines)
+    assert cosines[0] < 1.0
+    # the names are usable: excluding the most fragile node is accepted by the export stage
+    kept = config.model_copy(update={"exclude_nodes": tuple(names[:1])})
+    assert kept.quant_config().exclude_nodes == (names[0],)

@@ -10,7 +10,7 @@ optuna study, `sensitivity.py` ranks fragile layers to seed it, `advise.py` is t
 
 from weightlight._callable_module import make_callable
 from weightlight.search.advise import Advice, advise
-from weightlight.search.sensitivity import quantization_sensitivity
+from weightlight.search.sensitivity import onnx_quantization_sensitivity, quantization_sensitivity
 from weightlight.search.space import SearchSpace, builtin_spaces, load_space, parse_space
 from weightlight.search.study import OBJECTIVES, SearchResult, TrialResult, search
 
@@ -24,6 +24,7 @@ __all__ = [
     "builtin_spaces",
     "load_space",
     "parse_space",
+    "onnx_quantization_sensitivity",
     "quantization_sensitivity",
     "search",
 ]

@@ -4,6 +4,8 @@ Quantization: each Linear/Conv layer is quantized ALONE (every other layer exclu
 model's outputs are compared with fp32 by cosine similarity; the lowest cosine is the most
 fragile layer. Cosine rather than accuracy because one layer alone rarely moves top-1 on a
 small eval set, while the output drift it causes adds up when all layers are quantized.
+ONNX Runtime int8 (an export stage with `exclude_nodes: {fragile: ...}`): the same, per ONNX
+node of the exported (for BERT-like models: fused) graph, each quantized alone by ORT.
 Pruning: `wl.prune.sensitivity` at one ratio (metric drop with that layer pruned alone).
 """
 
@@ -22,6 +24,8 @@ from weightlight.data import Data
 from weightlight.errors import UserError
 
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+# ONNX ops that hold weights ORT quantizes (the ones worth keeping in fp32 when fragile).
+ONNX_WEIGHTED = ("Attention", "Conv", "EmbedLayerNormalization", "Gather", "Gemm", "LSTM", "MatMul")
 
 
 def quantizable_layers(model: nn.Module, config: Config) -> list[str]:
@@ -92,6 +96,44 @@ def quantization_sensitivity(
     return sorted(scores, key=lambda s: s[1])
 
 
+def onnx_quantization_sensitivity(
+    model: nn.Module, data: Data, config: Config
+) -> list[tuple[str, float]]:
+    """(ONNX node, output cosine vs the fp32 export) with only that node quantized by ONNX
+    Runtime, most fragile first. The names are those `exclude_nodes` takes.
+
+    Args:
+        model: the fp32 torch model (exported once, as the stage would).
+        data: eval batches for the comparison, calib batches for static int8.
+        config: an export config (`wl.export.Export`) with `quantize` set.
+    """
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization.registry import IntegerOpsRegistry, QLinearOpsRegistry
+
+    import weightlight as wl
+    from weightlight.export import quantize_onnx
+
+    if getattr(config, "quantize", None) is None:
+        raise UserError("ONNX node sensitivity needs quantize: static_int8 or dynamic_int8",
+                        "set quantize on the export stage that uses fragile nodes")  # fmt: skip
+    ops = IntegerOpsRegistry if config.quantize == "dynamic_int8" else QLinearOpsRegistry
+    with tempfile.TemporaryDirectory(prefix="wl-onnx-sensitivity-") as tmp:
+        fp32_config = config.model_copy(update={"quantize": None, "exclude_nodes": ()})
+        fp32 = wl.export(model, fp32_config, data, Path(tmp) / "fp32.onnx")
+        graph = onnx.load(str(fp32.path)).graph
+        nodes = [n.name for n in graph.node
+                 if n.name and n.op_type in ops and n.op_type in ONNX_WEIGHTED]  # fmt: skip
+        scores = []
+        for i, node in enumerate(nodes):
+            others = tuple(n for n in nodes if n != node)
+            alone = config.model_copy(update={"exclude_nodes": others}).quant_config()
+            quantized = quantize_onnx(fp32, data, Path(tmp) / f"node{i}.onnx", alone)
+            scores.append((node, round(float(quantized.parity.mean_cosine), 6)))
+    return sorted(scores, key=lambda s: s[1])
+
+
 def pruning_sensitivity(
     model: nn.Module, data: Data, ratio: float = 0.5
 ) -> list[tuple[str, float]]:
@@ -118,6 +160,14 @@ def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict
                  for alt, _, _ in alternatives(stage, "") for option in alt["options"]]  # fmt: skip
     for kind, option in templates:
         if "fragile" in str(option):
+            if kind == "export":
+                cls = stage_configs("export")[0]
+                fixed = {k: v for k, v in option.items() if not isinstance(v, (list, dict))}
+                quant = option.get("quantize")
+                picks = quant if isinstance(quant, list) else [quant]
+                fixed["quantize"] = next((q for q in picks if q), None)
+                scores = onnx_quantization_sensitivity(model, data, cls(**fixed))
+                return [n for n, _ in scores], {"kind": "onnx-quantize-cosine", "scores": scores}
             if kind == "quantize":
                 cls = next(c for c in stage_configs("quantize")
                            if c.model_fields["method"].default == option.get("method"))  # fmt: skip

@@ -134,3 +134,12 @@ def test_sensitivity_seeds_reach_into_one_of_stages():
     assert space.uses_fragile()
     recipe = space.sample(optuna.trial.FixedTrial(seeds[1]), fragile=["fc2", "fc1", "fc0"])
     assert stage_config(recipe.stages[0]).exclude == ("fc2", "fc1")
+
+
+def test_sensitivity_seeds_of_an_export_stage_also_quantize():
+    """Keeping fragile nodes in fp32 means nothing in an fp32 trial: seeds pick int8."""
+    from weightlight.search.sensitivity import seed_params
+
+    seeds = seed_params(load_space("bert"))
+    assert [s["s0.export.exclude_nodes.fragile"] for s in seeds] == [1, 2]
+    assert all(s["s0.export.quantize"] == "dynamic_int8" for s in seeds)

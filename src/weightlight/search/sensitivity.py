@@ -208,9 +208,14 @@ def seed_params(space) -> list[dict]:
                 method = str(option.get("method", option.get("format", k)))
                 key = key0 if len(options) == 1 else f"{key0}.{method}"
                 chosen = {} if len(options) == 1 else {f"{key0}.method": method}
+                # protecting fragile nodes only means something when the stage quantizes
+                quant = option.get("quantize")
+                quantizes = ({f"{key}.quantize": next(q for q in quant if q)}
+                             if isinstance(quant, list) and any(quant) else {})  # fmt: skip
                 for fname, value in option.items():
                     if isinstance(value, dict) and set(value) == {"fragile"}:
                         counts = value["fragile"] if isinstance(value["fragile"], list) else []
                         for n in sorted(c for c in counts if c > 0)[:2]:
-                            seeds.append({f"{key}.{fname}.fragile": n, **use, **pick, **chosen})
+                            seeds.append({f"{key}.{fname}.fragile": n, **use, **pick, **chosen,
+                                          **quantizes})  # fmt: skip
     return seeds

@@ -33,19 +33,18 @@ def compare_cnn(default_dir: str, search_dir: str, threads: int, rounds: int = 5
     data = wl.data.digits()
     best = json.loads(Path(search_dir, "search.json").read_text())["best"]
     variants = {v.name: v for v in wl.variants.read_variants(search_dir)}
-    found = variants[best["name"]]
-    kd = wl.models.load_model(f"{default_dir}/models/pruned-kd.safetensors")
+    folder = Path(variants[best["name"]].config["folder"])
+    pruned = wl.models.load_model(f"{default_dir}/models/pruned.safetensors")
     candidates = {
-        "default pruned-kd-int8 (torch)": wl.quantize(
-            kd, wl.quantize.StaticInt8(calibration="percentile"), data
+        "default pruned-int8 (torch)": _load_any(Path(default_dir), "pruned-int8"),
+        "default pruned-onnx": wl.models.load_model(f"{default_dir}/models/pruned-onnx.onnx"),
+        "default pruned-onnx-int8": wl.models.load_model(
+            f"{default_dir}/models/pruned-onnx-int8.int8.onnx"
         ),
-        "default pruned-kd-onnx": wl.models.load_model(f"{default_dir}/models/pruned-kd-onnx.onnx"),
-        "default pruned-kd-onnx-int8": wl.models.load_model(
-            f"{default_dir}/models/pruned-kd-onnx-int8.int8.onnx"
+        f"search best t{best['trial']}": _load_any(
+            folder, wl.variants.read_variants(folder)[-1].name
         ),
-        f"search best t{best['trial']}": wl.models.load_model(
-            f"{found.config['folder']}/{wl.variants.read_variants(found.config['folder'])[-1].artifact}"
-        ),
+        "fp32 pruned (torch)": pruned,
     }  # fmt: skip
     times: dict[str, list[float]] = {k: [] for k in candidates}
     acc = {}
@@ -57,6 +56,12 @@ def compare_cnn(default_dir: str, search_dir: str, threads: int, rounds: int = 5
     for name in candidates:
         print(f"{name:34s} acc {acc[name]:.2f} %  p50 bs64 {statistics.median(times[name]):.3f} "
               f"ms (median of {rounds} paired rounds, {threads} threads)")  # fmt: skip
+
+
+def _load_any(run_dir: Path, name: str):
+    """A run's variant, reloaded from its artifact (torch int8 files are self-contained)."""
+    variant = {v.name: v for v in wl.variants.read_variants(run_dir)}[name]
+    return wl.models.load_model(run_dir / variant.artifact)
 
 
 def main() -> None:

@@ -220,7 +220,10 @@ class _RunState:
         if not isinstance(made, nn.Module):
             return None
         target = self.out / "models" / name
-        for suffix in (".safetensors", ".pt2", ".pt"):
+        # a wl.quantize result reloads exactly only from its self-contained .pt (a cast or
+        # weight-only model would fit safetensors but reload as fp32 / the wrong modules)
+        quantized = getattr(made, "weightlight_quantized", None)
+        for suffix in (".pt",) if quantized else (".safetensors", ".pt2", ".pt"):
             try:
                 save_model(made, target.with_suffix(suffix), self.data.example_input)
                 return f"models/{name}{suffix}"

@@ -52,9 +52,10 @@ def save_torch_artifact(model: nn.Module, directory: Path) -> Path:
         path = directory / "model.safetensors"
         save_file(state, str(path))
         return path
-    path = directory / "model.pt"
-    torch.save(model.state_dict(), path)
-    return path
+    from weightlight.models.io import save_model
+
+    # a wl.quantize result is written self-contained, so load_model reloads it on its own
+    return save_model(model, directory / "model.pt")
 
 
 def _has_packed(model: nn.Module) -> bool:

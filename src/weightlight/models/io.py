@@ -46,7 +46,7 @@ def save_model(model: nn.Module, path: str | Path, example_input: torch.Tensor |
         if suffix == ".safetensors":
             _save_safetensors(model, tmp)
         elif suffix in (".pt", ".pth"):
-            torch.save(model.state_dict(), tmp)
+            torch.save(_pt_payload(model), tmp)
         elif suffix == ".pt2":
             if example_input is None:
                 raise UserError("saving a .pt2 needs an example input", "pass example_input=")
@@ -109,6 +109,15 @@ def load_model(
         f"unknown model '{source}' (not a file, a built-in name or module:function)",
         f"use a model file, one of {', '.join(registry.names())}, or mypkg.mod:build",
     )
+
+
+def _pt_payload(model: nn.Module) -> dict:
+    """A quantized model made by wl.quantize saves self-contained; others as a state_dict."""
+    if getattr(model, "weightlight_quantized", None):
+        from weightlight.quantize.io import quantized_payload
+
+        return quantized_payload(model)
+    return model.state_dict()
 
 
 def build_from_factory(factory: str | Callable[[], nn.Module]) -> nn.Module:
@@ -237,6 +246,10 @@ def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
         ) from None
     if isinstance(obj, nn.Module):
         return obj
+    from weightlight.quantize.io import FORMAT, load_quantized_payload
+
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        return load_quantized_payload(obj, path, factory)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]  # common checkpoint layout: {"state_dict": ..., "epoch": ...}
     if not (isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values())):
@@ -422,6 +435,41 @@ def _set_int_attrs(model: nn.Module, attrs: dict[str, dict[str, int]]) -> None:
         for k, v in values.items():
             if type(getattr(module, k, None)) is int and type(v) is int:  # header is untrusted
                 setattr(module, k, v)
+
+
+def skeleton_record(model: nn.Module) -> dict:
+    """What rebuilds `model`'s (possibly pruned) float architecture without its weights: the
+    registry name it was built from, its int attributes and every tensor's shape."""
+    arch = getattr(model, "weightlight_arch", None)
+    return {
+        "arch": json.dumps(arch) if arch is not None else "",
+        "attrs": json.dumps(_int_attrs(model)),
+        "shapes": {
+            k: list(v.shape) for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)
+        },  # fmt: skip
+    }
+
+
+def skeleton_from_record(record: dict, path: Path, factory=None) -> nn.Module:
+    """The float architecture a `skeleton_record` describes (weights left at their init)."""
+    try:
+        arch = json.loads(record["arch"]) if record.get("arch") else None
+        attrs = json.loads(record.get("attrs") or "{}")
+        shapes = {k: torch.Size(v) for k, v in record["shapes"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise _malformed_header(path, "float") from None
+    if factory is not None:
+        model = build_from_factory(factory)
+    elif isinstance(arch, dict) and isinstance(arch.get("name"), str):
+        model = registry.create(arch["name"], **arch.get("kwargs", {}))
+    else:
+        raise UserError(
+            f"'{path}' holds a quantized model of an architecture weightlight cannot rebuild",
+            "pass the float architecture with --model mypkg.mod:build (or factory=)",
+        )
+    fit_to_state_dict(model, {k: torch.empty(v, device="meta") for k, v in shapes.items()})
+    _set_int_attrs(model, attrs if isinstance(attrs, dict) else {})
+    return model
 
 
 def _first_line(exc: BaseException) -> str:

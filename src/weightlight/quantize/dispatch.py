@@ -110,7 +110,13 @@ def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) 
             f"quantize needs a torch nn.Module, got {type(model).__name__}",
             "quantize ONNX models with the export/ORT tools instead",
         )
-    return _APPLY[type(config)](copy.deepcopy(model).eval(), config, data)
+    quantized = _APPLY[type(config)](copy.deepcopy(model).eval(), config, data)
+    from weightlight.quantize.io import provenance
+
+    example = data.example_batch(1) if data is not None else None
+    # a plain attribute: kept by deepcopy, ignored by state_dict
+    quantized.weightlight_quantized = provenance(model, config, example)
+    return quantized
 
 
 def rebuild(model: nn.Module, config: Config, example_input: torch.Tensor) -> nn.Module:

@@ -5,6 +5,11 @@ Why not pickle or `.pt2`: pickling a converted FX GraphModule runs code on load,
 state_dict (int8 tensors, packed params, scales) and the config as JSON; loading rebuilds the
 same quantized structure on the float architecture (no data needed) and pours the state in.
 `torch.load(weights_only=True)` reads it, so a file cannot import code.
+
+A model made by `wl.quantize` also records its float architecture (registry name, int
+attributes, tensor shapes: `models.io.skeleton_record`) and the example input's shape, so its
+file reloads on its own: `wl.models.load_model("pruned-int8.pt")` (a pruned built-in model
+included; a user architecture needs `factory=` / `--model`).
 """
 
 from __future__ import annotations
@@ -22,10 +27,29 @@ from weightlight.quantize import _fx
 from weightlight.quantize.dispatch import parse_config, rebuild
 
 FORMAT = "weightlight-quantized/1"
+# dtypes an example input may have (the file is untrusted: no getattr on arbitrary names)
+_EXAMPLE_DTYPES = {
+    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+    "int64": torch.int64, "int32": torch.int32,
+}  # fmt: skip
 
 
-def save_quantized(model: nn.Module, path: str | Path, config: Config) -> Path:
+def provenance(model: nn.Module, config: Config, example: torch.Tensor | None) -> dict:
+    """What a saved file needs to rebuild the quantized model without the code that made it."""
+    from weightlight.models.io import skeleton_record
+
+    dtype = str(example.dtype).removeprefix("torch.") if example is not None else None
+    return {
+        "config": json.dumps(parse_config(config).model_dump(mode="json")),
+        "float": skeleton_record(model),
+        "example": None if example is None else {"shape": list(example.shape), "dtype": dtype},
+    }
+
+
+def save_quantized(model: nn.Module, path: str | Path, config: Config | None = None) -> Path:
     """Write `model` (made by `wl.quantize(..., config)`) to `path` (.pt), atomically.
+
+    `config` may be left out for a model made by `wl.quantize` (it remembers its own).
 
     Example:
         >>> import weightlight as wl, tempfile, os
@@ -38,14 +62,21 @@ def save_quantized(model: nn.Module, path: str | Path, config: Config) -> Path:
     path = Path(path)
     if path.suffix not in (".pt", ".pth"):
         raise UserError(f"quantized models are saved as .pt, got {path.name!r}", "use a .pt name")
-    payload = {
-        "format": FORMAT,
-        "config": json.dumps(parse_config(config).model_dump(mode="json")),
-        "state_dict": model.state_dict(),
-    }
+    payload = quantized_payload(model, config)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
+
+
+def quantized_payload(model: nn.Module, config: Config | None = None) -> dict:
+    """The dict `save_quantized` writes (what `torch.load(weights_only=True)` reads back)."""
+    known = dict(getattr(model, "weightlight_quantized", None) or {})
+    if config is not None:
+        known["config"] = json.dumps(parse_config(config).model_dump(mode="json"))
+    if "config" not in known:
+        raise UserError("save_quantized needs the config that made the model",
+                        "pass config=, or quantize with wl.quantize (it records it)")  # fmt: skip
+    return {"format": FORMAT, **known, "state_dict": model.state_dict()}
 
 
 def load_quantized(path: str | Path, model: nn.Module, example_input: torch.Tensor) -> nn.Module:
@@ -67,7 +98,41 @@ def load_quantized(path: str | Path, model: nn.Module, example_input: torch.Tens
                         "pass a file written by save_quantized") from None  # fmt: skip
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path} is not a {FORMAT} file", "pass a file written by save_quantized")
-    config = parse_config(json.loads(payload["config"]))
+    return _rebuild_and_load(payload, model, example_input, path)
+
+
+def load_quantized_payload(payload: dict, path: Path, factory=None) -> nn.Module:
+    """A self-contained quantized file (one that records its float architecture), rebuilt."""
+    from weightlight.models.io import skeleton_from_record
+
+    record, example = payload.get("float"), payload.get("example")
+    if not isinstance(record, dict):
+        raise UserError(
+            f"{path} holds a quantized state without its float architecture",
+            "load it with wl.quantize.load_quantized(path, float_model, example_input)",
+        )
+    skeleton = skeleton_from_record(record, path, factory)
+    inputs = None
+    if isinstance(example, dict):
+        dtype = _EXAMPLE_DTYPES.get(str(example.get("dtype")))
+        shape = example.get("shape")
+        if (
+            dtype is None
+            or not isinstance(shape, list)
+            or not all(isinstance(d, int) and 0 < d <= 1 << 20 for d in shape)
+        ):
+            raise UserError(f"{path} has a malformed example-input record",
+                            "re-save the model with wl.quantize.save_quantized")  # fmt: skip
+        inputs = torch.zeros(shape, dtype=dtype)
+    return _rebuild_and_load(payload, skeleton, inputs, path)
+
+
+def _rebuild_and_load(payload: dict, model: nn.Module, example_input, path: Path) -> nn.Module:
+    try:
+        config = parse_config(json.loads(payload["config"]))
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path} has a malformed quantization config",
+                        "re-save the model with wl.quantize.save_quantized") from None  # fmt: skip
     skeleton = rebuild(model, config, example_input)
     try:
         with _fx.quiet():
@@ -77,4 +142,7 @@ def load_quantized(path: str | Path, model: nn.Module, example_input: torch.Tens
             f"{path} does not fit this architecture ({str(exc).splitlines()[0][:160]})",
             "pass the float model the quantized one was made from",
         ) from None
+    # so that saving the reloaded model again writes a self-contained file too
+    skeleton.weightlight_quantized = {k: payload[k] for k in ("config", "float", "example")
+                                      if k in payload}  # fmt: skip
     return skeleton.eval()

@@ -20,16 +20,17 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def pruned_50(request, digits):
-    """Each fixture model pruned 50 % + 8 fine-tune epochs, computed once per module."""
+    """Each fixture model pruned 50 % + 12 fine-tune epochs, computed once per module."""
     cache = {}
 
     def get(case):
         if case not in cache:
             model = request.getfixturevalue(CASES[case][0])
             before = snapshot(model)
-            # A few seconds of fine-tuning recover the 10+ points one-shot pruning loses; the
-            # ResNet needs 8 epochs (5 left it 1.1 points down, 8 gave 99.17 vs 100.0).
-            config = wl.prune.Structured(ratio=0.5, finetune=Finetune(epochs=8, lr=3e-3))
+            # A few seconds of fine-tuning recover the 10+ points one-shot pruning loses. The
+            # small ResNet (19,810 parameters left) is the borderline case: from the seeded
+            # base (100.0 %), 8 / 10 / 12 epochs gave 98.89 / 98.61 / 99.44 %.
+            config = wl.prune.Structured(ratio=0.5, finetune=Finetune(epochs=12, lr=3e-3))
             cache[case] = (model, wl.prune(model, config, digits))
             assert_unchanged(model, before)  # the input model is never modified
         return cache[case]

@@ -10,7 +10,8 @@ import weightlight as wl
 
 @pytest.fixture(scope="session")
 def trained_mlp(digits) -> torch.nn.Module:
-    """The MLP after 2 epochs on digits (~95 %); do not mutate it."""
+    """The MLP after 2 epochs on digits (~92 %); do not mutate it."""
+    torch.manual_seed(0)  # torch's own seed is random per process: fix the initial weights
     return wl.train(wl.models.mlp(), digits, epochs=2, seed=0, progress=False)
 
 

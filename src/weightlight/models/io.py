@@ -31,11 +31,16 @@ from weightlight._factory import import_factory, is_factory_spec
 from weightlight._io import atomic_path
 from weightlight.errors import UserError
 from weightlight.models import registry
+from weightlight.models.skeleton import (
+    fit_to_state_dict,
+    int_attrs,
+    malformed_record,
+    read_record,
+    set_int_attrs,
+)
 
 _ARCH_KEY = "weightlight.arch"
 _ATTRS_KEY = "weightlight.attrs"
-_RESIZABLE = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm,
-              nn.Embedding)  # fmt: skip
 
 
 def save_model(model: nn.Module, path: str | Path, example_input: torch.Tensor | None = None):
@@ -145,7 +150,7 @@ def build_from_factory(factory: str | Callable[[], nn.Module]) -> nn.Module:
 def _save_safetensors(model: nn.Module, tmp: Path) -> None:
     from safetensors.torch import save_model as st_save
 
-    metadata = {_ATTRS_KEY: json.dumps(_int_attrs(model))}
+    metadata = {_ATTRS_KEY: json.dumps(int_attrs(model))}
     arch = getattr(model, "weightlight_arch", None)
     if arch is not None:
         metadata[_ARCH_KEY] = json.dumps(arch)
@@ -178,23 +183,25 @@ def _load_safetensors(path: Path, factory) -> nn.Module:
     if arch is not None and not (
         isinstance(arch.get("name"), str) and isinstance(arch.get("kwargs", {}), dict)
     ):
-        raise _malformed_header(path, _ARCH_KEY)
+        raise malformed_record(path, _ARCH_KEY)
     attrs = _header_record(metadata, _ATTRS_KEY, path) if _ATTRS_KEY in metadata else {}
     if not all(isinstance(v, dict) for v in attrs.values()):
-        raise _malformed_header(path, _ATTRS_KEY)
-    if factory is not None:
-        model = build_from_factory(factory)
-    elif arch is not None:
-        model = registry.create(arch["name"], **arch.get("kwargs", {}))
-    else:
-        raise UserError(
-            f"'{path}' holds weights but does not say which architecture they belong to",
-            "pass the architecture with --model mypkg.mod:build (or factory=)",
-        )
+        raise malformed_record(path, _ATTRS_KEY)
+    problem = f"'{path}' holds weights but does not say which architecture they belong to"
+    model = _architecture(arch, factory, problem)
     fit_to_state_dict(model, state)
-    _set_int_attrs(model, attrs)
+    set_int_attrs(model, attrs)
     _load_state(model, state, path)
     return model
+
+
+def _architecture(arch: dict | None, factory, problem: str) -> nn.Module:
+    """The model a file's weights go into: the user's factory, else the built-in it names."""
+    if factory is not None:
+        return build_from_factory(factory)
+    if arch is not None:
+        return registry.create(arch["name"], **arch.get("kwargs", {}))
+    raise UserError(problem, "pass the architecture with --model mypkg.mod:build (or factory=)")
 
 
 def _header_record(metadata: dict, key: str, path: Path) -> dict:
@@ -204,15 +211,8 @@ def _header_record(metadata: dict, key: str, path: Path) -> dict:
     except (json.JSONDecodeError, TypeError):
         value = None
     if not isinstance(value, dict):
-        raise _malformed_header(path, key)
+        raise malformed_record(path, key)
     return value
-
-
-def _malformed_header(path: Path, key: str) -> UserError:
-    return UserError(
-        f"'{path}' has a malformed '{key}' record in its header",
-        "re-save the model with weightlight.models.save_model, or pass --model to rebuild it",
-    )
 
 
 def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
@@ -372,103 +372,13 @@ def _load_state(model: nn.Module, state: dict, path: Path) -> None:
         ) from None
 
 
-def fit_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
-    """Rebuild layers whose saved shapes differ (a pruned model) so the state_dict loads.
-
-    Only Conv/Linear/BatchNorm/LayerNorm/Embedding widths change under structured pruning;
-    the forward code reads sizes from the layers, so resizing them is enough.
-    """
-    for name, module in list(model.named_modules()):
-        if not isinstance(module, _RESIZABLE) or f"{name}.weight" not in state:
-            continue
-        w = state[f"{name}.weight"]
-        if tuple(w.shape) == tuple(module.weight.shape):
-            continue
-        new = _resized(module, w, state.get(f"{name}.bias"))
-        if new is None:
-            continue
-        parent_name, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
-    return model
-
-
-def _resized(module: nn.Module, w: torch.Tensor, bias) -> nn.Module | None:
-    has_bias = bias is not None
-    if isinstance(module, nn.Linear):
-        return nn.Linear(w.shape[1], w.shape[0], bias=has_bias)
-    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-        depthwise = module.groups > 1 and module.groups == module.in_channels
-        groups = w.shape[0] if depthwise else module.groups
-        return type(module)(
-            w.shape[1] * groups, w.shape[0], module.kernel_size, module.stride,
-            module.padding, module.dilation, groups, has_bias, module.padding_mode,
-        )  # fmt: skip
-    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return type(module)(w.shape[0], module.eps, module.momentum, module.affine)
-    if isinstance(module, nn.LayerNorm):
-        return nn.LayerNorm(tuple(w.shape), module.eps, bias=has_bias)
-    if isinstance(module, nn.Embedding):
-        return nn.Embedding(w.shape[0], w.shape[1], module.padding_idx)
-    return None
-
-
-def _int_attrs(model: nn.Module) -> dict[str, dict[str, int]]:
-    """Public int attributes of every module (head counts etc. that pruning may change)."""
-    out: dict[str, dict[str, int]] = {}
-    for name, module in model.named_modules():
-        attrs = {
-            k: v
-            for k, v in vars(module).items()
-            if not k.startswith("_") and type(v) is int and k != "training"
-        }
-        if attrs:
-            out[name] = attrs
-    return out
-
-
-def _set_int_attrs(model: nn.Module, attrs: dict[str, dict[str, int]]) -> None:
-    modules = dict(model.named_modules())
-    for name, values in attrs.items():
-        module = modules.get(name)
-        if module is None:
-            continue
-        for k, v in values.items():
-            if type(getattr(module, k, None)) is int and type(v) is int:  # header is untrusted
-                setattr(module, k, v)
-
-
-def skeleton_record(model: nn.Module) -> dict:
-    """What rebuilds `model`'s (possibly pruned) float architecture without its weights: the
-    registry name it was built from, its int attributes and every tensor's shape."""
-    arch = getattr(model, "weightlight_arch", None)
-    return {
-        "arch": json.dumps(arch) if arch is not None else "",
-        "attrs": json.dumps(_int_attrs(model)),
-        "shapes": {
-            k: list(v.shape) for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)
-        },  # fmt: skip
-    }
-
-
 def skeleton_from_record(record: dict, path: Path, factory=None) -> nn.Module:
     """The float architecture a `skeleton_record` describes (weights left at their init)."""
-    try:
-        arch = json.loads(record["arch"]) if record.get("arch") else None
-        attrs = json.loads(record.get("attrs") or "{}")
-        shapes = {k: torch.Size(v) for k, v in record["shapes"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise _malformed_header(path, "float") from None
-    if factory is not None:
-        model = build_from_factory(factory)
-    elif isinstance(arch, dict) and isinstance(arch.get("name"), str):
-        model = registry.create(arch["name"], **arch.get("kwargs", {}))
-    else:
-        raise UserError(
-            f"'{path}' holds a quantized model of an architecture weightlight cannot rebuild",
-            "pass the float architecture with --model mypkg.mod:build (or factory=)",
-        )
+    arch, attrs, shapes = read_record(record, path)
+    problem = f"'{path}' holds a quantized model of an architecture weightlight cannot rebuild"
+    model = _architecture(arch, factory, problem)
     fit_to_state_dict(model, {k: torch.empty(v, device="meta") for k, v in shapes.items()})
-    _set_int_attrs(model, attrs if isinstance(attrs, dict) else {})
+    set_int_attrs(model, attrs)
     return model
 
 

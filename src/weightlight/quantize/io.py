@@ -7,7 +7,7 @@ same quantized structure on the float architecture (no data needed) and pours th
 `torch.load(weights_only=True)` reads it, so a file cannot import code.
 
 A model made by `wl.quantize` also records its float architecture (registry name, int
-attributes, tensor shapes: `models.io.skeleton_record`) and the example input's shape, so its
+attributes, tensor shapes: `models.skeleton.skeleton_record`) and the example input's shape, so its
 file reloads on its own: `wl.models.load_model("pruned-int8.pt")` (a pruned built-in model
 included; a user architecture needs `factory=` / `--model`).
 """
@@ -36,14 +36,18 @@ _EXAMPLE_DTYPES = {
 
 def provenance(model: nn.Module, config: Config, example: torch.Tensor | None) -> dict:
     """What a saved file needs to rebuild the quantized model without the code that made it."""
-    from weightlight.models.io import skeleton_record
+    from weightlight.models.skeleton import skeleton_record
 
     dtype = str(example.dtype).removeprefix("torch.") if example is not None else None
     return {
-        "config": json.dumps(parse_config(config).model_dump(mode="json")),
+        "config": _config_json(config),
         "float": skeleton_record(model),
         "example": None if example is None else {"shape": list(example.shape), "dtype": dtype},
     }
+
+
+def _config_json(config: Config) -> str:
+    return json.dumps(parse_config(config).model_dump(mode="json"))
 
 
 def save_quantized(model: nn.Module, path: str | Path, config: Config | None = None) -> Path:
@@ -72,7 +76,7 @@ def quantized_payload(model: nn.Module, config: Config | None = None) -> dict:
     """The dict `save_quantized` writes (what `torch.load(weights_only=True)` reads back)."""
     known = dict(getattr(model, "weightlight_quantized", None) or {})
     if config is not None:
-        known["config"] = json.dumps(parse_config(config).model_dump(mode="json"))
+        known["config"] = _config_json(config)
     if "config" not in known:
         raise UserError("save_quantized needs the config that made the model",
                         "pass config=, or quantize with wl.quantize (it records it)")  # fmt: skip

@@ -163,9 +163,7 @@ def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict
             if kind == "export":
                 cls = stage_configs("export")[0]
                 fixed = {k: v for k, v in option.items() if not isinstance(v, (list, dict))}
-                quant = option.get("quantize")
-                picks = quant if isinstance(quant, list) else [quant]
-                fixed["quantize"] = next((q for q in picks if q), None)
+                fixed["quantize"] = int8_choice(option)
                 scores = onnx_quantization_sensitivity(model, data, cls(**fixed))
                 return [n for n, _ in scores], {"kind": "onnx-quantize-cosine", "scores": scores}
             if kind == "quantize":
@@ -177,6 +175,12 @@ def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict
             scores = pruning_sensitivity(model, data)
             return [n for n, _ in scores], {"kind": "prune-drop", "scores": scores}
     return [], {}
+
+
+def int8_choice(option: dict) -> str | None:
+    """The first int8 value an export template's `quantize` offers (a value or a choice)."""
+    quant = option.get("quantize")
+    return next((q for q in (quant if isinstance(quant, list) else [quant]) if q), None)
 
 
 def rank_and_seed(model, data, space, out: Path, study, fresh: bool) -> list[str]:
@@ -209,9 +213,8 @@ def seed_params(space) -> list[dict]:
                 key = key0 if len(options) == 1 else f"{key0}.{method}"
                 chosen = {} if len(options) == 1 else {f"{key0}.method": method}
                 # protecting fragile nodes only means something when the stage quantizes
-                quant = option.get("quantize")
-                quantizes = ({f"{key}.quantize": next(q for q in quant if q)}
-                             if isinstance(quant, list) and any(quant) else {})  # fmt: skip
+                int8, chosen_quant = int8_choice(option), isinstance(option.get("quantize"), list)
+                quantizes = {f"{key}.quantize": int8} if chosen_quant and int8 else {}
                 for fname, value in option.items():
                     if isinstance(value, dict) and set(value) == {"fragile"}:
                         counts = value["fragile"] if isinstance(value["fragile"], list) else []

@@ -115,7 +115,7 @@ class SearchSpace:
     def start(self) -> dict[str, Any]:
         """The starting plan's choices (optuna params): every choice's first value."""
         recorder = _Recorder()
-        self.sample(recorder, ["x"] * 64)
+        self.sample(recorder, ["x"] * 64)  # placeholder layer names: only the counts are kept
         return recorder.params
 
 
@@ -140,9 +140,7 @@ def alternatives(stage: dict, key: str) -> list[tuple[dict, str, dict]]:
 
 def _flat(stage: dict) -> list:
     """Every config template of a stage (a one_of stage's alternatives included)."""
-    if stage["kind"] == _ONE_OF:
-        return [o for c in stage["choices"] for o in c["options"]]
-    return stage["options"]
+    return [option for alt, _, _ in alternatives(stage, "") for option in alt["options"]]
 
 
 def _label(stage: dict, index: int) -> str:
@@ -201,7 +199,7 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
     envelope = {k: data[k] for k in ("measure", "energy") if k in data}
     space = SearchSpace(str(data.get("name", "search")), tuple(stages), envelope)
     for i, stage in enumerate(stages):  # validate every option with its first choices
-        for alternative in stage["choices"] if stage["kind"] == _ONE_OF else [stage]:
+        for alternative, _, _ in alternatives(stage, ""):
             for option in alternative["options"]:
                 first = _resolve(option, FirstChoice(), "check", ["x"])
                 try:

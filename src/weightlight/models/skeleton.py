@@ -1,0 +1,118 @@
+"""Rebuilding an architecture from saved shapes, without the code that changed it.
+
+Structured pruning changes layer widths and attributes such as attention head counts; a saved
+model records them (safetensors header, or the `float` record of a quantized file) and the
+loader resizes a fresh build of the architecture to fit before pouring the weights in. Files
+are untrusted: a record is validated, and only int attributes that exist are set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from weightlight.errors import UserError
+
+_RESIZABLE = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm,
+              nn.Embedding)  # fmt: skip
+
+
+def fit_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Rebuild layers whose saved shapes differ (a pruned model) so the state_dict loads.
+
+    Only Conv/Linear/BatchNorm/LayerNorm/Embedding widths change under structured pruning;
+    the forward code reads sizes from the layers, so resizing them is enough.
+    """
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, _RESIZABLE) or f"{name}.weight" not in state:
+            continue
+        w = state[f"{name}.weight"]
+        if tuple(w.shape) == tuple(module.weight.shape):
+            continue
+        new = _resized(module, w, state.get(f"{name}.bias"))
+        if new is None:
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
+    return model
+
+
+def _resized(module: nn.Module, w: torch.Tensor, bias) -> nn.Module | None:
+    has_bias = bias is not None
+    if isinstance(module, nn.Linear):
+        return nn.Linear(w.shape[1], w.shape[0], bias=has_bias)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        depthwise = module.groups > 1 and module.groups == module.in_channels
+        groups = w.shape[0] if depthwise else module.groups
+        return type(module)(
+            w.shape[1] * groups, w.shape[0], module.kernel_size, module.stride,
+            module.padding, module.dilation, groups, has_bias, module.padding_mode,
+        )  # fmt: skip
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return type(module)(w.shape[0], module.eps, module.momentum, module.affine)
+    if isinstance(module, nn.LayerNorm):
+        return nn.LayerNorm(tuple(w.shape), module.eps, bias=has_bias)
+    if isinstance(module, nn.Embedding):
+        return nn.Embedding(w.shape[0], w.shape[1], module.padding_idx)
+    return None
+
+
+def int_attrs(model: nn.Module) -> dict[str, dict[str, int]]:
+    """Public int attributes of every module (head counts etc. that pruning may change)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, module in model.named_modules():
+        attrs = {
+            k: v
+            for k, v in vars(module).items()
+            if not k.startswith("_") and type(v) is int and k != "training"
+        }
+        if attrs:
+            out[name] = attrs
+    return out
+
+
+def set_int_attrs(model: nn.Module, attrs: dict[str, dict[str, int]]) -> None:
+    modules = dict(model.named_modules())
+    for name, values in attrs.items():
+        module = modules.get(name)
+        if module is None:
+            continue
+        for k, v in values.items():
+            if type(getattr(module, k, None)) is int and type(v) is int:  # header is untrusted
+                setattr(module, k, v)
+
+
+def skeleton_record(model: nn.Module) -> dict:
+    """What rebuilds `model`'s (possibly pruned) float architecture without its weights: the
+    registry name it was built from, its int attributes and every tensor's shape."""
+    arch = getattr(model, "weightlight_arch", None)
+    return {
+        "arch": json.dumps(arch) if arch is not None else "",
+        "attrs": json.dumps(int_attrs(model)),
+        "shapes": {
+            k: list(v.shape) for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)
+        },  # fmt: skip
+    }
+
+
+def read_record(record: dict, path: Path) -> tuple[dict | None, dict, dict[str, torch.Size]]:
+    """(arch, int attributes, shapes) of a `skeleton_record` read back from a file."""
+    try:
+        arch = json.loads(record["arch"]) if record.get("arch") else None
+        attrs = json.loads(record.get("attrs") or "{}")
+        shapes = {k: torch.Size(v) for k, v in record["shapes"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise malformed_record(path, "float") from None
+    if not (isinstance(arch, dict) and isinstance(arch.get("name"), str)):
+        arch = None  # not a built-in: the caller needs a factory
+    return arch, attrs if isinstance(attrs, dict) else {}, shapes
+
+
+def malformed_record(path: Path, key: str) -> UserError:
+    return UserError(
+        f"'{path}' has a malformed '{key}' record in its header",
+        "re-save the model with weightlight.models.save_model, or pass --model to rebuild it",
+    )

@@ -21,7 +21,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests benchmarks examples tools
+	$(VENV)/bin/ruff check src tests benchmarks examples tools docs/notebooks
 	$(VENV)/bin/ruff format --check src tests benchmarks examples tools
 
 format: $(VENV)/.installed

@@ -14,14 +14,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 OUT = Path(__file__).resolve().parents[1] / "docs" / "notebooks"
 
 SETUP = """\
-import torch, matplotlib
 import matplotlib.pyplot as plt
+import torch
+
 import weightlight as wl
+
 torch.manual_seed(0)
 data = wl.data.digits()
 model = wl.train(wl.models.mnist_cnn(), data, progress=False)   # ~99 % in ~10 s on 2 cores
 base = wl.measure(model, data, name="fp32", runs=20)
-print(f"fp32: {base.params:,} parameters, {base.size_bytes/1e6:.2f} MB, accuracy {base.metric:.2f} %")"""
+print(f"fp32: {base.params:,} parameters, {base.size_bytes / 1e6:.2f} MB, "
+      f"accuracy {base.metric:.2f} %")"""
 
 QUANTIZATION = [
     new_markdown_cell("""\
@@ -44,6 +47,7 @@ Asymmetric int8 (`qmin=-128, qmax=127`) for the weights of `fc1` (98 % of the mo
 the range `[lo, hi]` is mapped onto the 255 steps of the grid."""),
     new_code_cell("""\
 from weightlight.quantize import affine
+
 w = model.fc1.weight.detach()
 lo, hi = min(w.min().item(), 0.0), max(w.max().item(), 0.0)   # the range must contain 0
 qmin, qmax = -128, 127
@@ -72,6 +76,7 @@ Min/max keeps every value but wastes levels on rare outliers; a percentile clips
 entropy (KL) search the clipping point. Per-channel ranges fit each output channel on its own."""),
     new_code_cell("""\
 from weightlight.quantize import calibration
+
 rows = []
 for name in ("minmax", "percentile", "mse", "entropy"):
     lo_m, hi_m = getattr(calibration, name)(w)
@@ -79,7 +84,8 @@ for name in ("minmax", "percentile", "mse", "entropy"):
     err = affine.quant_error(w, bits=8, qparams=qp_m)
     rows.append((name, lo_m, hi_m, err.mse, err.sqnr_db))
 per_channel = affine.quant_error(w, bits=8, axis=0)
-rows.append(("minmax per-channel", float("nan"), float("nan"), per_channel.mse, per_channel.sqnr_db))
+nan = float("nan")
+rows.append(("minmax per-channel", nan, nan, per_channel.mse, per_channel.sqnr_db))
 for name, a, b, mse_, sqnr in rows:
     print(f"{name:20s} range [{a:8.4f}, {b:8.4f}]  MSE {mse_:.3e}  SQNR {sqnr:5.1f} dB")"""),
     new_markdown_cell("## The whole model: static int8 with calibration"),
@@ -88,9 +94,10 @@ int8 = wl.quantize(model, wl.quantize.StaticInt8(calibration="percentile"), data
 q = wl.measure(int8, data, name="int8", runs=20)
 for m in (base, q):
     p = m.latency_at(64)
-    print(f"{m.name:5s} accuracy {m.metric:6.2f} %  size {m.size_bytes/1e6:5.2f} MB  "
+    print(f"{m.name:5s} accuracy {m.metric:6.2f} %  size {m.size_bytes / 1e6:5.2f} MB  "
           f"p50 bs64 {p.p50_ms:7.3f} ms  ({m.threads} threads)")
-print(f"size {base.size_bytes / q.size_bytes:.1f}x smaller, accuracy change {q.metric - base.metric:+.2f}")"""),
+print(f"size {base.size_bytes / q.size_bytes:.1f}x smaller, "
+      f"accuracy change {q.metric - base.metric:+.2f}")"""),
 ]
 
 PRUNING = [
@@ -109,28 +116,35 @@ patterns = {
 }
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
 dense = model.conv2.weight.detach().flatten(1)[:32, :72]
-axes[0].imshow(dense != 0, cmap="gray_r"); axes[0].set_title("dense")
-for ax, (name, m) in zip(axes[1:], patterns.items()):
-    ax.imshow(m.conv2.weight.detach().flatten(1)[:32, :72] != 0, cmap="gray_r"); ax.set_title(name)
+axes[0].imshow(dense != 0, cmap="gray_r")
+axes[0].set_title("dense")
+for ax, (name, m) in zip(axes[1:], patterns.items(), strict=True):
+    ax.imshow(m.conv2.weight.detach().flatten(1)[:32, :72] != 0, cmap="gray_r")
+    ax.set_title(name)
 plt.show()"""),
     new_markdown_cell("## Sensitivity: prune one layer at a time"),
     new_code_cell("""\
+from IPython.display import Image
+
 sens = wl.prune.sensitivity(model, data, ratios=(0.25, 0.5, 0.75))
 for row in sens.table():
     print(f"{row['layer']:6s} ratio {row['ratio']:.2f}  drop {row['drop']:+.2f} points")
 sens.plot("sensitivity.png")
-from IPython.display import Image; Image("sensitivity.png")"""),
+Image("sensitivity.png")"""),
     new_markdown_cell("## Real speed: structured vs unstructured"),
     new_code_cell("""\
 from weightlight.config import Finetune
+
+structured = wl.prune.Structured(ratio=0.5, finetune=Finetune(epochs=3))
 variants = {
     "unstructured 80 %": wl.prune(model, wl.prune.Unstructured(ratio=0.8), data),
-    "structured 50 %": wl.prune(model, wl.prune.Structured(ratio=0.5, finetune=Finetune(epochs=3)), data),
+    "structured 50 %": wl.prune(model, structured, data),
 }
 b64 = base.latency_at(64).p50_ms
 for name, m in variants.items():
     r = wl.measure(m, data, name=name, runs=20)
-    print(f"{name:18s} params {r.params:>9,} non-zero {r.nonzero_params:>9,}  zipped {r.size_zipped_bytes/1e6:5.2f} MB  "
+    print(f"{name:18s} params {r.params:>9,} non-zero {r.nonzero_params:>9,}  "
+          f"zipped {r.size_zipped_bytes / 1e6:5.2f} MB  "
           f"bs64 {b64 / r.latency_at(64).p50_ms:4.1f}x faster  accuracy {r.metric:.2f}")"""),
 ]
 
@@ -148,7 +162,7 @@ x, y = next(iter(data.eval))
 with torch.no_grad():
     logits = model(x[:1])[0]
 fig, axes = plt.subplots(1, 3, figsize=(12, 2.5))
-for ax, t in zip(axes, (1, 4, 10)):
+for ax, t in zip(axes, (1, 4, 10), strict=True):
     ax.bar(range(10), torch.softmax(logits / t, dim=0).numpy())
     ax.set(title=f"T = {t} (label {y[0].item()})", xticks=range(10), ylim=(0, 1))
 plt.show()"""),
@@ -156,10 +170,12 @@ plt.show()"""),
     new_code_cell("""\
 student = wl.models.shrink(model, width=0.5)
 alone = wl.train(student, data, epochs=3, progress=False, seed=0)
-taught = wl.distill(student, wl.distill.Logit(temperature=4.0, alpha=0.7, epochs=3), data, teacher=model)
+kd = wl.distill.Logit(temperature=4.0, alpha=0.7, epochs=3)
+taught = wl.distill(student, kd, data, teacher=model)
 for name, m in (("teacher", model), ("student alone", alone), ("student + KD", taught)):
     r = wl.measure(m, data, name=name, runs=20)
-    print(f"{name:14s} params {r.params:>9,}  accuracy {r.metric:6.2f} %  p50 bs64 {r.latency_at(64).p50_ms:6.3f} ms")"""),
+    print(f"{name:14s} params {r.params:>9,}  accuracy {r.metric:6.2f} %  "
+          f"p50 bs64 {r.latency_at(64).p50_ms:6.3f} ms")"""),
 ]
 
 

@@ -81,13 +81,7 @@ def distill(
         >>> student = wl.distill(wl.models.shrink(teacher, width=0.5),
         ...                      wl.distill.Logit(temperature=4.0, epochs=1), data, teacher=teacher)
     """
-    handler = HANDLERS.get(type(config))
-    if handler is None:
-        names = ", ".join(c.__name__ for c in CONFIGS)
-        raise UserError(
-            f"distill got a {type(config).__name__}, not a distillation config",
-            f"pass one of wl.distill.{{{names}}}",
-        )
+    handler = HANDLERS.lookup(config)
     if not isinstance(student, nn.Module):
         raise UserError(
             f"the student is a {type(student).__name__}, not an nn.Module",

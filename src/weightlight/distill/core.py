@@ -16,6 +16,7 @@ import torch.distributed as dist
 from pydantic import Field, ValidationError
 from torch import nn
 
+from weightlight._registry import Registry
 from weightlight.config import Finetune
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -23,7 +24,7 @@ from weightlight.train import train
 
 Teacher = nn.Module | list[nn.Module] | tuple[nn.Module, ...] | None
 Handler = Callable[[nn.Module, "DistillConfig", Data, Teacher, bool], nn.Module]
-HANDLERS: dict[type, Handler] = {}
+HANDLERS: Registry[Handler] = Registry("distillation config", "pass one of wl.distill.{{{names}}}")
 
 
 class DistillConfig(Finetune):
@@ -51,14 +52,7 @@ class DistillConfig(Finetune):
             ) from None
 
 
-def handles(config_type: type[DistillConfig]) -> Callable[[Handler], Handler]:
-    """Register the function that runs `config_type` (one handler per config class)."""
-
-    def wrap(fn: Handler) -> Handler:
-        HANDLERS[config_type] = fn
-        return fn
-
-    return wrap
+handles = HANDLERS.register  # `@handles(Config)`: the function that runs that config class
 
 
 def frozen(teacher: nn.Module) -> nn.Module:

@@ -27,6 +27,7 @@ import onnx
 from pydantic import Field
 
 from weightlight._io import atomic_path
+from weightlight._registry import Registry
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
@@ -76,17 +77,8 @@ class OrtDynamicInt8(Config):
 
 OrtQuantConfig = OrtStaticInt8 | OrtDynamicInt8
 Handler = Callable[[Path, Path, Data, "OrtQuantConfig", str], tuple[str, ...]]
-_HANDLERS: dict[type, Handler] = {}
-
-
-def handles(config_type: type) -> Callable[[Handler], Handler]:
-    """Register the function that quantizes for one config type."""
-
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[config_type] = fn
-        return fn
-
-    return register
+HANDLERS: Registry[Handler] = Registry("ONNX int8 config", "pass one of wl.export.{{{names}}}")
+handles = HANDLERS.register  # `@handles(Config)`: the function that quantizes for that type
 
 
 def quantize_onnx(
@@ -116,12 +108,7 @@ def quantize_onnx(
     from weightlight.export.parity import parity
 
     config = config or OrtStaticInt8()
-    handler = _HANDLERS.get(type(config))
-    if handler is None:
-        raise UserError(
-            f"quantize_onnx does not handle {type(config).__name__}",
-            "pass wl.export.OrtStaticInt8(...) or wl.export.OrtDynamicInt8(...)",
-        )
+    handler = HANDLERS.lookup(config)
     path = Path(path)
     if path.suffix != ".onnx":
         raise UserError(f"int8 output path '{path}' must end in .onnx", "e.g. model.int8.onnx")

@@ -12,9 +12,9 @@ from typing import Literal
 from pydantic import Field
 from torch import nn
 
+from weightlight._registry import Registry
 from weightlight.config import Config
 from weightlight.data import Data
-from weightlight.errors import UserError
 from weightlight.export.ort import OrtModel
 from weightlight.export.ort_quant import OrtDynamicInt8, OrtStaticInt8, quantize_onnx
 
@@ -62,17 +62,8 @@ class Export(Config):
 
 
 Handler = Callable[[nn.Module, Config, Data, Path], OrtModel]
-_HANDLERS: dict[type, Handler] = {}
-
-
-def handles(config_type: type) -> Callable[[Handler], Handler]:
-    """Register the function that runs one export config type."""
-
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[config_type] = fn
-        return fn
-
-    return register
+HANDLERS: Registry[Handler] = Registry("export config", "pass wl.export.Export(...) ({names})")
+handles = HANDLERS.register  # `@handles(Config)`: the function that runs one export config type
 
 
 def export(model: nn.Module, config: Config, data: Data, path: str | Path) -> OrtModel:
@@ -84,12 +75,7 @@ def export(model: nn.Module, config: Config, data: Data, path: str | Path) -> Or
         >>> m.runtime
         'onnxruntime'
     """
-    handler = _HANDLERS.get(type(config))
-    if handler is None:
-        raise UserError(
-            f"export does not handle {type(config).__name__}", "pass wl.export.Export(...)"
-        )
-    return handler(model, config, data, Path(path))
+    return HANDLERS.lookup(config)(model, config, data, Path(path))
 
 
 @handles(Export)

@@ -7,28 +7,19 @@ new method never touches the verb.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
 from torch import nn
 
+from weightlight._registry import Registry
 from weightlight.config import Finetune
 from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.prune._base import PruneConfig
 
-C = TypeVar("C", bound=PruneConfig)
 Handler = Callable[[nn.Module, PruneConfig, "Data | None"], nn.Module]
-_HANDLERS: dict[type, Handler] = {}
-
-
-def handler(config_type: type[C]) -> Callable[[Callable], Callable]:
-    """Register `fn(model, config, data) -> new model` as the handler of `config_type`."""
-
-    def wrap(fn: Callable) -> Callable:
-        _HANDLERS[config_type] = fn
-        return fn
-
-    return wrap
+HANDLERS: Registry[Handler] = Registry("pruning method")
+# `@handler(Config)` registers `fn(model, config, data) -> new model` for that config type
+handler = HANDLERS.register
 
 
 def prune(model: nn.Module, config: PruneConfig, data: Data | None = None) -> nn.Module:
@@ -54,10 +45,7 @@ def prune(model: nn.Module, config: PruneConfig, data: Data | None = None) -> nn
             f"prune needs an nn.Module, got {type(model).__name__}",
             "prune the PyTorch model before exporting or quantizing it",
         )
-    fn = _HANDLERS.get(type(config))
-    if fn is None:
-        names = ", ".join(sorted(t.__name__ for t in _HANDLERS))
-        raise UserError(f"{type(config).__name__} is not a pruning method", f"use one of: {names}")
+    fn = HANDLERS.lookup(config)
     needs_data = getattr(config, "finetune", None) is not None or getattr(
         config, "needs_data", False
     )

@@ -17,6 +17,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from weightlight._registry import Registry
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -24,28 +25,12 @@ from weightlight.errors import UserError
 Apply = Callable[[nn.Module, Config, "Data | None"], nn.Module]
 Rebuild = Callable[[nn.Module, Config, torch.Tensor], nn.Module]
 
-_APPLY: dict[type[Config], Apply] = {}
-_REBUILD: dict[type[Config], Rebuild] = {}
-
-
-def handler(config_type: type[Config]) -> Callable[[Apply], Apply]:
-    """Register the function that quantizes a model for `config_type`."""
-
-    def register(fn: Apply) -> Apply:
-        _APPLY[config_type] = fn
-        return fn
-
-    return register
-
-
-def rebuilder(config_type: type[Config]) -> Callable[[Rebuild], Rebuild]:
-    """Register the function that rebuilds the quantized structure without data."""
-
-    def register(fn: Rebuild) -> Rebuild:
-        _REBUILD[config_type] = fn
-        return fn
-
-    return register
+_APPLY: Registry[Apply] = Registry("quantization config", "use one of {names}")
+_REBUILD: Registry[Rebuild] = Registry(
+    "quantization config that can be reloaded", "use one of {names}"
+)
+handler = _APPLY.register  # `@handler(Config)`: the function that quantizes for that type
+rebuilder = _REBUILD.register  # `@rebuilder(Config)`: the same structure, without data
 
 
 def methods() -> dict[str, type[Config]]:
@@ -61,11 +46,7 @@ def parse_config(config: Config | dict) -> Config:
         'bf16'
     """
     if isinstance(config, Config):
-        if type(config) not in _APPLY:
-            raise UserError(
-                f"{type(config).__name__} is not a quantization config",
-                f"use one of {', '.join(c.__name__ for c in _APPLY)}",
-            )
+        _APPLY.lookup(config)
         return config
     if not isinstance(config, dict):
         raise UserError(
@@ -110,7 +91,7 @@ def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) 
             f"quantize needs a torch nn.Module, got {type(model).__name__}",
             "quantize ONNX models with the export/ORT tools instead",
         )
-    quantized = _APPLY[type(config)](copy.deepcopy(model).eval(), config, data)
+    quantized = _APPLY.lookup(config)(copy.deepcopy(model).eval(), config, data)
     from weightlight.quantize.io import provenance
 
     example = data.example_batch(1) if data is not None else None
@@ -121,7 +102,7 @@ def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) 
 
 def rebuild(model: nn.Module, config: Config, example_input: torch.Tensor) -> nn.Module:
     """The quantized structure of `config` on a copy of the float `model`, without data."""
-    return _REBUILD[type(config)](copy.deepcopy(model).eval(), config, example_input)
+    return _REBUILD.lookup(config)(copy.deepcopy(model).eval(), config, example_input)
 
 
 def check_layer_names(model: nn.Module, names: tuple[str, ...], field: str = "exclude") -> None:

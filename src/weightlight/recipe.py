@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from weightlight.config import Config, Finetune
+from weightlight.config import RECIPE_DOCS, Config, Finetune, raw_validation_errors, user_error
 from weightlight.errors import UserError
 
 BUILTIN_DIR = Path(__file__).parent / "recipes"
@@ -159,15 +159,17 @@ class Recipe(BaseModel):
                         "name / from / teacher",
                     )
                 try:
-                    parsed.append(_check_one_kind(stage_model.model_validate(raw)))
+                    with raw_validation_errors():
+                        stage = stage_model.model_validate(raw)
+                    parsed.append(_check_one_kind(stage))
                 except ValidationError as exc:
-                    raise UserError(*_explain(exc, f"stages[{i}]")) from None
+                    raise user_error(exc, f"stages[{i}]", _valid_keys) from None
                 except UserError as exc:  # a config's own validator explained the problem
                     kinds = [k for k in stage_kinds() if k in raw]
                     where = f"stages[{i}]" + (f".{kinds[0]}" if kinds else "")
                     raise UserError(f"{where}: {exc.problem}", exc.fix) from None
                 except ValueError as exc:
-                    raise UserError(f"stages[{i}]: {exc}", "see docs/recipes.md") from None
+                    raise UserError(f"stages[{i}]: {exc}", f"see {RECIPE_DOCS}") from None
             values = {**values, "stages": parsed}
         return values
 
@@ -215,10 +217,11 @@ def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
             "start the file with 'name: ...' and 'stages:'",
         )
     try:
-        return Recipe.model_validate(data)
+        with raw_validation_errors():
+            return Recipe.model_validate(data)
     except ValidationError as exc:
-        problem, fix = _explain(exc, "")
-        raise UserError(f"{source}: {problem}", fix) from None
+        err = user_error(exc, "", _valid_keys)
+        raise UserError(f"{source}: {err.problem}", err.fix) from None
     except UserError as exc:
         raise UserError(f"{source}: {exc.problem}", exc.fix) from None
 
@@ -264,26 +267,6 @@ def dump_recipe(recipe: Recipe) -> str:
         stages.append(item)
     body = recipe.model_dump(mode="json", exclude={"stages"})
     return yaml.safe_dump({"name": body.pop("name"), "stages": stages, **body}, sort_keys=False)
-
-
-def _explain(exc: ValidationError, prefix: str) -> tuple[str, str]:
-    """First pydantic error -> (problem naming the field path, fix naming the valid choices)."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-    path = ".".join(p for p in (prefix, loc) if p)
-    given = err.get("input")
-    shown = f" (got {given!r})" if not isinstance(given, (dict, list)) and given is not None else ""
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        valid = _valid_keys(err["loc"])
-        hint = f"valid keys here: {', '.join(valid)}" if valid else "check the spelling"
-        return f"{path}: unknown key", hint
-    if err["type"] == "union_tag_invalid":
-        return f"{path}: {msg}", "use one of the listed methods"
-    if err["type"] == "union_tag_not_found":
-        return f"{path}: missing 'method'", "add method: <one of the methods for this stage>"
-    where = f"{path}: " if path else ""
-    return f"{where}{msg}{shown}", "fix this field (see docs/recipes.md)"
 
 
 def _valid_keys(loc: tuple) -> list[str]:

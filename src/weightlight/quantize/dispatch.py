@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from weightlight._registry import Registry
-from weightlight.config import Config
+from weightlight.config import Config, raw_validation_errors, user_error
 from weightlight.data import Data
 from weightlight.errors import UserError
 
@@ -60,11 +60,10 @@ def parse_config(config: Config | dict) -> Config:
             f"unknown quantization method {method!r}", f"use one of {', '.join(sorted(known))}"
         )
     try:
-        return known[method].model_validate(config)
+        with raw_validation_errors():
+            return known[method].model_validate(config)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"quantize.{method}: {where}: {err['msg']}", "fix the field") from None
+        raise user_error(exc, f"quantize.{method}", model=known[method]) from None
 
 
 def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) -> nn.Module:

@@ -13,13 +13,14 @@ from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
-from pydantic import Field, ValidationError
+from pydantic import Field
 from torch import nn
 
 from weightlight._registry import Registry
 from weightlight.config import Finetune
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.outputs import output_tensor
 from weightlight.train import train
 
 Teacher = nn.Module | list[nn.Module] | tuple[nn.Module, ...] | None
@@ -35,21 +36,6 @@ class DistillConfig(Finetune):
     """
 
     lr: float = Field(3e-3, gt=0, description="Peak learning rate (one-cycle schedule).")
-
-    def __init__(self, **values) -> None:
-        # Python callers get the project's one-line UserError; YAML recipes validate through
-        # pydantic directly (this __init__ is not called) and keep pydantic's field paths.
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "config"
-            info = type(self).model_fields.get(str(err["loc"][0])) if err["loc"] else None
-            hint = f"{field}: {info.description}" if info and info.description else None
-            raise UserError(
-                f"{type(self).__name__}: {field} {err['msg'].lower()} (got {err.get('input')!r})",
-                hint or "see the config's fields in docs/distillation.md",
-            ) from None
 
 
 handles = HANDLERS.register  # `@handles(Config)`: the function that runs that config class
@@ -82,7 +68,7 @@ def output_classes(model: nn.Module, data: Data, role: str) -> int:
         ) from None
     finally:
         model.train(was_training)
-    out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "logits", out)
+    out = output_tensor(out)
     if out.dim() != 2:
         raise UserError(
             f"the {role} returns outputs of shape {tuple(out.shape)}, not (batch, classes) logits",
@@ -121,9 +107,7 @@ def single_teacher(teacher: Teacher, method: str) -> nn.Module:
     return frozen(teacher)
 
 
-def logits_of(output) -> torch.Tensor:
-    """Logits from whatever a model returns (tensor, tuple, or an object with .logits)."""
-    return output[0] if isinstance(output, (tuple, list)) else getattr(output, "logits", output)
+logits_of = output_tensor  # the name the loss modules read best with
 
 
 class DistillLoss(nn.Module):

@@ -20,6 +20,7 @@ from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.export._quiet import quiet
 from weightlight.export.ort import OPTIMIZE_LEVELS, OrtModel, check_onnx
+from weightlight.outputs import output_tensor
 
 Exporter = Literal["auto", "dynamo", "legacy"]
 MIN_OPSET = 17
@@ -172,13 +173,7 @@ class _SingleOutput(nn.Module):
             out = self.model(x, attention_mask=torch.ones_like(x))
         else:
             out = self.model(x)
-        if isinstance(out, (tuple, list)):
-            return out[0]
-        if hasattr(out, "logits"):
-            return out.logits
-        if hasattr(out, "last_hidden_state"):
-            return out.last_hidden_state
-        return out
+        return output_tensor(out)
 
 
 def _is_bert_like(model: nn.Module) -> bool:

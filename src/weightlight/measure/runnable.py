@@ -17,6 +17,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from weightlight.outputs import output_tensor
+
 
 class Runnable(Protocol):
     """What `measure` needs from a model, whatever executes it."""
@@ -59,8 +61,7 @@ class TorchRunnable:
     def run(self, inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             out = self.model(self._cast(inputs))
-        out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "logits", out)
-        return out.float()
+        return output_tensor(out).float()
 
     def param_counts(self) -> tuple[int, int]:
         from weightlight.measure.params import count_params

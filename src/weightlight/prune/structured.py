@@ -19,8 +19,9 @@ from torch import nn
 
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.outputs import output_tensor
 from weightlight.prune._base import PruneConfig
-from weightlight.prune._layers import modules_by_name, output_layers
+from weightlight.prune._layers import _tensors, modules_by_name, output_layers
 from weightlight.prune.dispatch import handler, run_finetune
 
 
@@ -174,8 +175,6 @@ def check_outputs(model: nn.Module, example: torch.Tensor, expected: list[tuple]
 
 
 def output_shapes(model: nn.Module, example: torch.Tensor) -> list[tuple]:
-    from weightlight.prune._layers import _tensors
-
     with torch.no_grad():
         return [tuple(t.shape) for t in _tensors(model(example))]
 
@@ -222,13 +221,9 @@ def _accumulate_gradients(model: nn.Module, data: Data, batches: int) -> None:
     """Taylor importance needs d(loss)/d(weight): sum gradients over a few calib batches."""
     import torch.nn.functional as F
 
-    from weightlight.prune._layers import _tensors
-
     model.zero_grad(set_to_none=True)
     for i, (inputs, targets) in enumerate(data.calib):
         if i >= batches:
             break
         out = model(inputs)
-        logits = getattr(out, "logits", None)
-        logits = logits if logits is not None else _tensors(out)[0]
-        F.cross_entropy(logits, targets).backward()
+        F.cross_entropy(output_tensor(out), targets).backward()

@@ -22,6 +22,7 @@ from weightlight._io import write_text_atomic
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.outputs import output_tensor
 
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 # ONNX ops that hold weights ORT quantizes (the ones worth keeping in fp32 when fragile).
@@ -58,8 +59,7 @@ def eval_outputs(model, data: Data, batches: int = 4) -> list[torch.Tensor]:
         for i, (inputs, _) in enumerate(data.eval):
             if i >= batches:
                 break
-            out = run(inputs)
-            out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "logits", out)
+            out = output_tensor(run(inputs))
             outs.append(torch.as_tensor(out).float())
     return outs
 

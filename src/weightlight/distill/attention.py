@@ -23,7 +23,8 @@ from weightlight.distill.core import (
 from weightlight.distill.feature import PAIRS
 from weightlight.distill.logit import TEMPERATURE
 from weightlight.distill.losses import attention_loss, kd_loss
-from weightlight.distill.taps import Taps, check_layer_names
+from weightlight.distill.taps import Taps
+from weightlight.layer_names import check_layer_names
 
 
 class Attention(DistillConfig):
@@ -44,8 +45,8 @@ class AttentionLoss(DistillLoss):
     def __init__(self, student: nn.Module, teacher: nn.Module, config: Attention) -> None:
         super().__init__([teacher])
         self.config, self.pairs = config, dict(config.pairs)
-        check_layer_names(student, list(self.pairs), "student")
-        check_layer_names(teacher, list(self.pairs.values()), "teacher")
+        check_layer_names(student, list(self.pairs), owner="student")
+        check_layer_names(teacher, list(self.pairs.values()), owner="teacher")
         self.student_taps = Taps(student, list(self.pairs), role="student")
         self.teacher_taps = Taps(teacher, list(self.pairs.values()), role="teacher")
 

@@ -24,7 +24,8 @@ from weightlight.distill.core import (
 )
 from weightlight.distill.logit import TEMPERATURE
 from weightlight.distill.losses import hint_loss, kd_loss
-from weightlight.distill.taps import Taps, check_layer_names
+from weightlight.distill.taps import Taps
+from weightlight.layer_names import check_layer_names
 
 PAIRS = Field(
     min_length=1,
@@ -110,8 +111,8 @@ def probe_shapes(
     student: nn.Module, teacher: nn.Module, pairs: dict[str, str], data: Data
 ) -> dict[str, tuple[torch.Size, torch.Size]]:
     """Run the example input once through both models and record each pair's feature shapes."""
-    check_layer_names(student, list(pairs), "student")
-    check_layer_names(teacher, list(pairs.values()), "teacher")
+    check_layer_names(student, list(pairs), owner="student")
+    check_layer_names(teacher, list(pairs.values()), owner="teacher")
     batch = data.example_batch(2)
     shapes = {}
     was_training = student.training

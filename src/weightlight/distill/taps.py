@@ -7,26 +7,11 @@ names), and after each forward the captured tensors are read from `taps[name]`.
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 from torch import nn
 
 from weightlight.errors import UserError
-
-
-def check_layer_names(model: nn.Module, names: list[str], role: str) -> None:
-    """Raise a UserError naming the first layer in `names` that `model` does not have."""
-    available = [n for n, _ in model.named_modules() if n]
-    for name in names:
-        if name not in available:
-            close = difflib.get_close_matches(name, available, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
-            raise UserError(
-                f"the {role} has no layer named '{name}'{hint}",
-                f"choose a module name from model.named_modules(): {shown}",
-            )
+from weightlight.layer_names import check_layer_names
 
 
 class Taps:
@@ -42,7 +27,7 @@ class Taps:
     """
 
     def __init__(self, model: nn.Module, names: list[str], *, role: str = "model") -> None:
-        check_layer_names(model, names, role)
+        check_layer_names(model, names, owner=role)
         modules = dict(model.named_modules())
         self.features: dict[str, torch.Tensor] = {}
         self._handles = [

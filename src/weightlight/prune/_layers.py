@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from weightlight.errors import UserError
-
 # Parameter-free modules an output may pass through after its last weighted layer.
 _PASS_THROUGH = (nn.Dropout, nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.Identity, nn.Softmax,
                  nn.LogSoftmax, nn.Flatten)  # fmt: skip
-
-
-def modules_by_name(model: nn.Module, names: Iterable[str], what: str) -> dict[str, nn.Module]:
-    """Resolve module names, failing with one line that lists some valid names."""
-    modules = dict(model.named_modules())
-    out = {}
-    for name in names:
-        if name not in modules or name == "":
-            valid = ", ".join(n for n, m in modules.items() if _is_weighted(m))
-            raise UserError(
-                f"{what} names a layer '{name}' that the model does not have",
-                f"use one of: {valid[:300]}",
-            )
-        out[name] = modules[name]
-    return out
 
 
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:

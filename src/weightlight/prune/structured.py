@@ -19,9 +19,10 @@ from torch import nn
 
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.layer_names import modules_by_name
 from weightlight.outputs import output_tensor
 from weightlight.prune._base import PruneConfig
-from weightlight.prune._layers import _tensors, modules_by_name, output_layers
+from weightlight.prune._layers import _tensors, output_layers
 from weightlight.prune.dispatch import handler, run_finetune
 
 

@@ -17,8 +17,8 @@ from torch import nn
 
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.layer_names import modules_by_name
 from weightlight.prune._base import PruneConfig
-from weightlight.prune._layers import modules_by_name
 from weightlight.prune.dispatch import handler, run_finetune
 
 LayerType = Literal["Linear", "Conv1d", "Conv2d", "Conv3d"]

@@ -16,8 +16,9 @@ from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_q
 
 from weightlight.config import Config
 from weightlight.data import Data
+from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
-from weightlight.quantize.dispatch import check_layer_names, handler, rebuilder
+from weightlight.quantize.dispatch import handler, rebuilder
 
 DynamicLayer = Literal["Linear", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell"]
 
@@ -40,7 +41,7 @@ class Dynamic(Config):
 
 
 def _spec(model: nn.Module, config: Dynamic) -> dict:
-    check_layer_names(model, config.exclude)
+    check_layer_names(model, config.exclude, "Dynamic.exclude")
     spec: dict = {}
     for name in config.layer_types:
         cls = getattr(nn, name)

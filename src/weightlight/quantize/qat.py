@@ -18,8 +18,9 @@ from torch import nn
 from weightlight.config import Config, Finetune
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
-from weightlight.quantize.dispatch import check_layer_names, handler, layer_types, rebuilder
+from weightlight.quantize.dispatch import handler, layer_types, rebuilder
 from weightlight.quantize.static import StaticInt8
 from weightlight.quantize.static import _rebuild as _rebuild_static
 
@@ -46,7 +47,7 @@ def qat(model: nn.Module, config: QAT, data: Data | None) -> nn.Module:
 
     if data is None:
         raise UserError("qat needs training data", "pass data (with a train loader)")
-    check_layer_names(model, config.exclude)
+    check_layer_names(model, config.exclude, "QAT.exclude")
     mapping = _fx.qconfig_mapping(
         weight_bits=config.weight_bits,
         per_channel=config.per_channel,

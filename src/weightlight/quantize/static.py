@@ -17,8 +17,9 @@ from torch import nn
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
-from weightlight.quantize.dispatch import check_layer_names, handler, layer_types, rebuilder
+from weightlight.quantize.dispatch import handler, layer_types, rebuilder
 
 
 class StaticInt8(Config):
@@ -59,7 +60,7 @@ def calibration_batches(data: Data | None, batches: int, what: str) -> list[torc
 
 
 def _mapping(model: nn.Module, config: StaticInt8, calibration: str):
-    check_layer_names(model, config.exclude)
+    check_layer_names(model, config.exclude, "StaticInt8.exclude")
     return _fx.qconfig_mapping(
         weight_bits=config.weight_bits,
         per_channel=config.per_channel,

@@ -20,8 +20,9 @@ from torch import nn
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.layer_names import check_layer_names
 from weightlight.quantize import affine
-from weightlight.quantize.dispatch import check_layer_names, handler, rebuilder
+from weightlight.quantize.dispatch import handler, rebuilder
 
 
 class WeightOnly(Config):
@@ -106,7 +107,7 @@ def _unpack4(packed: torch.Tensor) -> torch.Tensor:
 
 
 def _targets(model: nn.Module, config: WeightOnly) -> list[tuple[str, nn.Linear]]:
-    check_layer_names(model, config.exclude)
+    check_layer_names(model, config.exclude, "WeightOnly.exclude")
     found = [(n, m) for n, m in model.named_modules() if type(m) is nn.Linear]
     if not found:
         raise UserError("weight_only: the model has no nn.Linear layers", "use StaticInt8 or Half")

@@ -37,13 +37,13 @@ class Registry(Generic[F]):
     def __init__(self, what: str, fix: str = "use one of: {names}") -> None:
         self.what = what
         self.fix = fix
-        self._handlers: dict[type, F] = {}
+        self._handlers: dict[object, F] = {}
 
-    def register(self, config_type: type) -> Callable[[F], F]:
-        """Decorator: make `fn` the handler of `config_type` (one handler per type)."""
+    def register(self, key: object) -> Callable[[F], F]:
+        """Decorator: make `fn` the handler of `key` (a config type, or a file format name)."""
 
         def wrap(fn: F) -> F:
-            self._handlers[config_type] = fn
+            self._handlers[key] = fn
             return fn
 
         return wrap
@@ -57,12 +57,16 @@ class Registry(Generic[F]):
                             self.fix.format(names=names))  # fmt: skip
         return fn
 
+    def get(self, key: object) -> F | None:
+        """The handler registered under `key` itself (not its type), or None."""
+        return self._handlers.get(key)
+
     def names(self) -> list[str]:
         """The registered config class names, sorted."""
-        return sorted(t.__name__ for t in self._handlers)
+        return sorted(getattr(k, "__name__", str(k)) for k in self._handlers)
 
     def __contains__(self, config_type: object) -> bool:
         return config_type in self._handlers
 
-    def __iter__(self) -> Iterator[type]:
+    def __iter__(self) -> Iterator:
         return iter(self._handlers)

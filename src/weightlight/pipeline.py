@@ -24,15 +24,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import weightlight as wl
 from weightlight import baselines
 from weightlight._io import write_text_atomic
 from weightlight.data import Data
+from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail
+from weightlight.export.stage import export
+from weightlight.measure import measure
 from weightlight.measure.energy import measure_rapl_watts, with_energy
+from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import load_model, save_model
+from weightlight.prune.dispatch import prune
+from weightlight.quantize.dispatch import quantize
 from weightlight.recipe import Recipe, dump_recipe, stage_config, stage_kind, variant_name
+from weightlight.train import train
 from weightlight.variants import Variant, read_variants, upsert, write_variants
 
 Progress = Callable[[str], None]
@@ -235,14 +241,14 @@ class _RunState:
         if not self.measuring:
             return None
         options = self.recipe.measure
-        record = wl.measure(
+        record = measure(
             made, self.data, name=name, batch_sizes=options.batch_sizes, threads=options.threads,
             runs=options.runs, warmup=options.warmup,
         )  # fmt: skip
         energy = self.recipe.energy
         watts = None
         with contextlib.suppress(Exception):
-            runnable = wl.measure.as_runnable(made)
+            runnable = as_runnable(made)
             watts = measure_rapl_watts(
                 runnable.run, self.data.example_batch(max(options.batch_sizes))
             )
@@ -270,15 +276,13 @@ def _stage_runner(kind: str, config, data: Data, state: _RunState, teacher, name
 
     def apply(parent):
         if kind == "export":
-            return wl.export(
-                _as_module(parent), config, data, state.out / "models" / f"{name}.onnx"
-            )
+            return export(_as_module(parent), config, data, state.out / "models" / f"{name}.onnx")
         model = copy.deepcopy(_as_module(parent))
         if kind == "finetune":
-            return wl.train(model, data, progress=False, **config.train_kwargs())
+            return train(model, data, progress=False, **config.train_kwargs())
         if kind == "distill":
-            return wl.distill(model, config, data, teacher=_teachers(config, teacher, state))
-        verb = {"prune": lambda: wl.prune, "quantize": lambda: wl.quantize}[kind]()
+            return distill(model, config, data, teacher=_teachers(config, teacher, state))
+        verb = {"prune": prune, "quantize": quantize}[kind]
         return verb(model, config, data)
 
     return apply

@@ -18,6 +18,7 @@ import torch
 
 from weightlight.errors import UserError, one_line
 from weightlight.measure.runnable import as_runnable
+from weightlight.models.io import FILE_LOADERS
 
 OPTIMIZE_LEVELS = ("none", "basic", "extended", "all")
 _ORT_DTYPES = {
@@ -58,6 +59,9 @@ def load_onnx(path: str | Path, *, optimize: str = "all") -> OrtModel:
     """
     check_onnx(path)
     return OrtModel(path, optimize=optimize)
+
+
+FILE_LOADERS.register(".onnx")(load_onnx)  # so models.load_model reads .onnx files
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

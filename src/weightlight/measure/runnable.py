@@ -69,7 +69,7 @@ class TorchRunnable:
         return count_params(self.model)
 
     def save(self, directory: Path) -> Path:
-        from weightlight.measure.size import save_torch_artifact
+        from weightlight.models.artifact import save_torch_artifact  # the model saves itself
 
         return save_torch_artifact(self.model, directory)
 

@@ -23,12 +23,14 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from weightlight._factory import import_factory, is_factory_spec
 from weightlight._io import atomic_path
+from weightlight._registry import Registry
 from weightlight.errors import UserError
 from weightlight.models import registry
 from weightlight.models.skeleton import (
@@ -38,6 +40,13 @@ from weightlight.models.skeleton import (
     read_record,
     set_int_attrs,
 )
+
+# Formats other packages own register here, so model I/O never imports them:
+# `.onnx` files (weightlight.export), self-contained quantized `.pt` files (weightlight.quantize).
+FILE_LOADERS: Registry[Callable[[Path], nn.Module]] = Registry("model file type")
+PT_LOADERS: Registry[Callable[[dict, Path, Any], nn.Module]] = Registry("weightlight .pt format")
+# model attribute that marks a model -> the dict its .pt file holds
+PT_SAVERS: Registry[Callable[[nn.Module], dict]] = Registry("weightlight .pt format")
 
 _ARCH_KEY = "weightlight.arch"
 _ATTRS_KEY = "weightlight.attrs"
@@ -96,10 +105,9 @@ def load_model(
             return _load_safetensors(path, factory)
         if path.suffix == ".pt2":
             return _load_pt2(path, trust)
-        if path.suffix == ".onnx":
-            from weightlight.export.ort import load_onnx  # onnxruntime is imported lazily
-
-            return load_onnx(path)
+        loader = FILE_LOADERS.get(path.suffix)
+        if loader is not None:
+            return loader(path)
         return _load_pickle(path, factory, trust)
     if registry.is_registered(source):
         return registry.create(source)
@@ -117,11 +125,10 @@ def load_model(
 
 
 def _pt_payload(model: nn.Module) -> dict:
-    """A quantized model made by wl.quantize saves self-contained; others as a state_dict."""
-    if getattr(model, "weightlight_quantized", None):
-        from weightlight.quantize.io import quantized_payload
-
-        return quantized_payload(model)
+    """A model a technique marked (wl.quantize) saves self-contained; others as a state_dict."""
+    for attr in PT_SAVERS:
+        if getattr(model, attr, None):
+            return PT_SAVERS.get(attr)(model)
     return model.state_dict()
 
 
@@ -246,10 +253,9 @@ def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
         ) from None
     if isinstance(obj, nn.Module):
         return obj
-    from weightlight.quantize.io import FORMAT, load_quantized_payload
-
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        return load_quantized_payload(obj, path, factory)
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    if isinstance(fmt, str) and PT_LOADERS.get(fmt) is not None:
+        return PT_LOADERS.get(fmt)(obj, path, factory)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]  # common checkpoint layout: {"state_dict": ..., "epoch": ...}
     if not (isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values())):

@@ -11,6 +11,7 @@ The verb looks the handler up by type, so adding a method never touches `quantiz
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 
 import torch
@@ -21,6 +22,7 @@ from weightlight._registry import Registry
 from weightlight.config import Config, raw_validation_errors, user_error
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.models.skeleton import skeleton_record
 
 Apply = Callable[[nn.Module, Config, "Data | None"], nn.Module]
 Rebuild = Callable[[nn.Module, Config, torch.Tensor], nn.Module]
@@ -91,29 +93,30 @@ def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) 
             "quantize ONNX models with the export/ORT tools instead",
         )
     quantized = _APPLY.lookup(config)(copy.deepcopy(model).eval(), config, data)
-    from weightlight.quantize.io import provenance
-
     example = data.example_batch(1) if data is not None else None
     # a plain attribute: kept by deepcopy, ignored by state_dict
     quantized.weightlight_quantized = provenance(model, config, example)
     return quantized
 
 
+def provenance(model: nn.Module, config: Config, example: torch.Tensor | None) -> dict:
+    """What a saved file needs to rebuild the quantized model without the code that made it."""
+    dtype = str(example.dtype).removeprefix("torch.") if example is not None else None
+    return {
+        "config": config_json(config),
+        "float": skeleton_record(model),
+        "example": None if example is None else {"shape": list(example.shape), "dtype": dtype},
+    }
+
+
+def config_json(config: Config) -> str:
+    """The config as the JSON a saved quantized file records."""
+    return json.dumps(parse_config(config).model_dump(mode="json"))
+
+
 def rebuild(model: nn.Module, config: Config, example_input: torch.Tensor) -> nn.Module:
     """The quantized structure of `config` on a copy of the float `model`, without data."""
     return _REBUILD.lookup(config)(copy.deepcopy(model).eval(), config, example_input)
-
-
-def check_layer_names(model: nn.Module, names: tuple[str, ...], field: str = "exclude") -> None:
-    """UserError naming the first module name in `names` that `model` does not have."""
-    known = {n for n, _ in model.named_modules() if n}
-    for name in names:
-        if name not in known:
-            sample = ", ".join(sorted(known)[:8])
-            raise UserError(
-                f"{field}: the model has no layer named {name!r}",
-                f"use a name from model.named_modules(), e.g. {sample}",
-            )
 
 
 def layer_types(names: tuple[str, ...], field: str = "exclude_types") -> tuple[type, ...]:

@@ -23,8 +23,9 @@ from torch import nn
 from weightlight._io import atomic_path
 from weightlight.config import Config
 from weightlight.errors import UserError
+from weightlight.models.io import PT_LOADERS, PT_SAVERS, skeleton_from_record
 from weightlight.quantize import _fx
-from weightlight.quantize.dispatch import parse_config, rebuild
+from weightlight.quantize.dispatch import config_json, parse_config, rebuild
 
 FORMAT = "weightlight-quantized/1"
 # dtypes an example input may have (the file is untrusted: no getattr on arbitrary names)
@@ -32,22 +33,6 @@ _EXAMPLE_DTYPES = {
     "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
     "int64": torch.int64, "int32": torch.int32,
 }  # fmt: skip
-
-
-def provenance(model: nn.Module, config: Config, example: torch.Tensor | None) -> dict:
-    """What a saved file needs to rebuild the quantized model without the code that made it."""
-    from weightlight.models.skeleton import skeleton_record
-
-    dtype = str(example.dtype).removeprefix("torch.") if example is not None else None
-    return {
-        "config": _config_json(config),
-        "float": skeleton_record(model),
-        "example": None if example is None else {"shape": list(example.shape), "dtype": dtype},
-    }
-
-
-def _config_json(config: Config) -> str:
-    return json.dumps(parse_config(config).model_dump(mode="json"))
 
 
 def save_quantized(model: nn.Module, path: str | Path, config: Config | None = None) -> Path:
@@ -72,11 +57,12 @@ def save_quantized(model: nn.Module, path: str | Path, config: Config | None = N
     return path
 
 
+@PT_SAVERS.register("weightlight_quantized")  # the attribute wl.quantize sets
 def quantized_payload(model: nn.Module, config: Config | None = None) -> dict:
     """The dict `save_quantized` writes (what `torch.load(weights_only=True)` reads back)."""
     known = dict(getattr(model, "weightlight_quantized", None) or {})
     if config is not None:
-        known["config"] = _config_json(config)
+        known["config"] = config_json(config)
     if "config" not in known:
         raise UserError("save_quantized needs the config that made the model",
                         "pass config=, or quantize with wl.quantize (it records it)")  # fmt: skip
@@ -105,10 +91,9 @@ def load_quantized(path: str | Path, model: nn.Module, example_input: torch.Tens
     return _rebuild_and_load(payload, model, example_input, path)
 
 
+@PT_LOADERS.register(FORMAT)
 def load_quantized_payload(payload: dict, path: Path, factory=None) -> nn.Module:
     """A self-contained quantized file (one that records its float architecture), rebuilt."""
-    from weightlight.models.io import skeleton_from_record
-
     record, example = payload.get("float"), payload.get("example")
     if not isinstance(record, dict):
         raise UserError(

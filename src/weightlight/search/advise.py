@@ -118,13 +118,14 @@ def advise(model: nn.Module, data: Data, *, quick: bool = True) -> Advice:
         >>> advice.recommendations[0].technique  # doctest: +SKIP
         'structured pruning'
     """
-    import weightlight as wl
+    from weightlight.quantize.dynamic import Dynamic
+    from weightlight.quantize.static import StaticInt8
 
     costs = layer_costs(model, data.example_input)
     cpu = cpu_features()
     notes: list[str] = []
     has_conv = any(c.type.startswith("Conv") for c in costs)
-    config = wl.quantize.StaticInt8() if has_conv else wl.quantize.Dynamic()
+    config = StaticInt8() if has_conv else Dynamic()
     batches = 2 if quick else 8
     quant: list[tuple[str, float]] = []
     try:

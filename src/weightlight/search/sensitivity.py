@@ -79,7 +79,7 @@ def quantization_sensitivity(
         >>> quantization_sensitivity(model, data, wl.quantize.Dynamic())[0]  # doctest: +SKIP
         ('encoder.layer.1.output.dense', 0.9812)
     """
-    import weightlight as wl
+    from weightlight.quantize.dispatch import quantize
 
     if "exclude" not in type(config).model_fields:
         raise UserError(
@@ -91,7 +91,7 @@ def quantization_sensitivity(
     scores = []
     for layer in layers:
         alone = config.model_copy(update={"exclude": tuple(n for n in layers if n != layer)})
-        quantized = wl.quantize(model, alone, data)
+        quantized = quantize(model, alone, data)
         scores.append((layer, output_cosine(reference, eval_outputs(quantized, data, batches))))
     return sorted(scores, key=lambda s: s[1])
 
@@ -112,8 +112,8 @@ def onnx_quantization_sensitivity(
     import onnx
     from onnxruntime.quantization.registry import IntegerOpsRegistry, QLinearOpsRegistry
 
-    import weightlight as wl
-    from weightlight.export import quantize_onnx
+    from weightlight.export.ort_quant import quantize_onnx
+    from weightlight.export.stage import export
 
     if getattr(config, "quantize", None) is None:
         raise UserError("ONNX node sensitivity needs quantize: static_int8 or dynamic_int8",
@@ -121,7 +121,7 @@ def onnx_quantization_sensitivity(
     ops = IntegerOpsRegistry if config.quantize == "dynamic_int8" else QLinearOpsRegistry
     with tempfile.TemporaryDirectory(prefix="wl-onnx-sensitivity-") as tmp:
         fp32_config = config.model_copy(update={"quantize": None, "exclude_nodes": ()})
-        fp32 = wl.export(model, fp32_config, data, Path(tmp) / "fp32.onnx")
+        fp32 = export(model, fp32_config, data, Path(tmp) / "fp32.onnx")
         graph = onnx.load(str(fp32.path)).graph
         nodes = [n.name for n in graph.node
                  if n.name and n.op_type in ops and n.op_type in ONNX_WEIGHTED]  # fmt: skip
@@ -138,9 +138,9 @@ def pruning_sensitivity(
     model: nn.Module, data: Data, ratio: float = 0.5
 ) -> list[tuple[str, float]]:
     """(layer, metric drop) with only that layer pruned at `ratio`, most fragile first."""
-    import weightlight as wl
+    from weightlight.prune.sensitivity import sensitivity
 
-    result = wl.prune.sensitivity(model, data, ratios=(ratio,))
+    result = sensitivity(model, data, ratios=(ratio,))
     return sorted(((r["layer"], r["drop"]) for r in result.table()), key=lambda s: -s[1])
 
 

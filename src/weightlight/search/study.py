@@ -27,12 +27,14 @@ from pathlib import Path
 import optuna
 from torch import nn
 
-import weightlight as wl
 from weightlight._io import write_text_atomic
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
+from weightlight.measure import measure
 from weightlight.measure.energy import with_energy
+from weightlight.pipeline import run
 from weightlight.recipe import Recipe, dump_recipe, variant_name
+from weightlight.report import build_report
 from weightlight.search.sensitivity import eval_outputs, output_cosine, rank_and_seed
 from weightlight.search.space import FirstChoice, SearchSpace, load_space
 from weightlight.variants import Variant, read_variants, write_variants
@@ -270,7 +272,7 @@ def summarize_study(study, base: Variant, out: Path, objective: str, max_drop: f
         storage=storage, study_name=study.study_name,
     )  # fmt: skip
     write_variants(out, [base, *(t.variant for t in done)])
-    wl.report.build_report(out, max_drop=max_drop)
+    build_report(out, max_drop=max_drop)
     write_text_atomic(out / "search.json", json.dumps(_as_json(result), indent=2))
     return result
 
@@ -324,7 +326,7 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
     # The base is measured once per search: seeding the trial folder with its record lets
     # wl.run keep it ("done earlier") instead of timing the same model again every trial.
     write_variants(folder, [base])
-    variants = wl.run(recipe, model, data, folder, resume=True, factory=factory)
+    variants = run(recipe, model, data, folder, resume=True, factory=factory)
     final = variant_name(recipe.stages[-1], len(recipe.stages) - 1)
     variant = next((v for v in variants if v.name == final), None)
     cost = cost_of(variant, objective) if variant is not None and variant.ok else None
@@ -384,7 +386,7 @@ def _base_variant(model: nn.Module, data: Data, recipe: Recipe, out: Path) -> Va
     if saved:
         return saved[0]
     options, energy = recipe.measure, recipe.energy
-    record = wl.measure(
+    record = measure(
         model, data, name="base", batch_sizes=options.batch_sizes, threads=options.threads,
         runs=options.runs, warmup=options.warmup,
     )  # fmt: skip

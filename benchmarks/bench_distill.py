@@ -34,7 +34,7 @@ def plan(epochs: float) -> list[tuple[str, str, object, str]]:
         ("feature", "half", d.Feature(pairs={"conv2": "conv2", "fc1": "fc1"}, **e), "cnn"),
         ("attention", "half", d.Attention(pairs={"conv1": "conv1", "conv2": "conv2"}, **e), "cnn"),
         ("relation", "half", d.Relation(student_layer="fc1", teacher_layer="fc1", **e), "cnn"),
-        ("self (born-again)", "logit", d.Self(**e), "none"),
+        ("self (born-again)", "logit", d.BornAgain(**e), "none"),
         ("online (2 peers)", "half", d.Online(num_peers=2, **e), "none"),
         ("multi_teacher", "half", d.MultiTeacher(weights=(0.5, 0.5), **e), "both"),
         ("cross-model mlp", "mlp",

@@ -32,7 +32,7 @@ def main() -> None:
     nm = wl.prune(model, wl.prune.NM(n=2, m=4), data)
     gradual = wl.prune(
         model,
-        wl.prune.Gradual(target=wl.prune.Unstructured(ratio=0.9), finetune=Finetune(epochs=2)),
+        wl.prune.Gradual(target=wl.prune.Unstructured(ratio=0.9), training=Finetune(epochs=2)),
         data,
     )
 

@@ -58,7 +58,8 @@ def test_self_distillation_keeps_a_trained_model_accurate(digits, trained_cnn):
     # wants a fine-tuning learning rate: at the from-scratch default (3e-3) the one-cycle
     # warm-up knocked a 1-epoch student from 84.7 % to 76.7 % while developing this test.
     before = accuracy(trained_cnn, digits)
-    reborn = wl.distill(trained_cnn, wl.distill.Self(generations=2, epochs=0.3, lr=1e-3), digits)
+    config = wl.distill.BornAgain(generations=2, epochs=0.3, lr=1e-3)
+    reborn = wl.distill(trained_cnn, config, digits)
     assert accuracy(reborn, digits) >= before - 1.5
     assert not torch.equal(reborn.fc2.weight, trained_cnn.fc2.weight)  # it did train
 

@@ -33,7 +33,7 @@ def test_callback_follows_the_agp_schedule_step_by_step():
 def test_gradual_unstructured_end_to_end(trained_cnn, digits):
     before = snapshot(trained_cnn)
     config = wl.prune.Gradual(
-        target=wl.prune.Unstructured(ratio=0.9), schedule="agp", finetune={"epochs": 1}
+        target=wl.prune.Unstructured(ratio=0.9), schedule="agp", training={"epochs": 1}
     )
     pruned = wl.prune(trained_cnn, config, digits)
     assert_unchanged(trained_cnn, before)
@@ -44,7 +44,7 @@ def test_gradual_unstructured_end_to_end(trained_cnn, digits):
 def test_gradual_structured_end_to_end(trained_cnn, digits):
     config = wl.prune.Gradual(
         target=wl.prune.Structured(ratio=0.5), schedule="linear", prunings=2,
-        finetune={"epochs": 1},
+        training={"epochs": 1},
     )  # fmt: skip
     pruned = wl.prune(trained_cnn, config, digits)
     assert n_params(pruned) == 300_426  # same architecture as one-shot 50 %
@@ -58,3 +58,10 @@ def test_gradual_bad_input():
         wl.prune.Gradual(target=wl.prune.Unstructured(finetune={"epochs": 1}))
     with pytest.raises(wl.UserError, match="target"):
         wl.prune.Gradual(target={"method": "magic"})
+
+
+def test_gradual_training_run_keeps_its_former_name():
+    target = wl.prune.Unstructured(ratio=0.5)
+    old = wl.prune.Gradual(target=target, finetune={"epochs": 2, "lr": 0.01})
+    assert old == wl.prune.Gradual(target=target, training={"epochs": 2, "lr": 0.01})
+    assert old.training.epochs == 2 and "finetune" not in type(old).model_fields

@@ -6,7 +6,7 @@ Methods (one config each, `method` literal in brackets):
   the way to distill across architectures (CNN teacher -> MLP student).
 - `Attention` ("attention"): attention transfer between named layers.
 - `Relation` ("relation"): RKD distance + angle on embeddings or logits.
-- `Self` ("self"): born-again; the model's earlier copy teaches it.
+- `BornAgain` ("self"): born-again self-distillation; the model's earlier copy teaches it.
 - `Online` ("online"): deep mutual learning between peers, no teacher.
 - `MultiTeacher` ("multi_teacher"): a weighted ensemble of teachers.
 
@@ -24,7 +24,7 @@ from weightlight._callable_module import make_callable
 from weightlight.data import Data
 from weightlight.distill import losses, taps
 from weightlight.distill.attention import Attention
-from weightlight.distill.born_again import Self
+from weightlight.distill.born_again import BornAgain
 from weightlight.distill.core import HANDLERS, DistillConfig, Teacher
 from weightlight.distill.feature import Feature
 from weightlight.distill.logit import Logit
@@ -33,18 +33,18 @@ from weightlight.distill.online import Online
 from weightlight.distill.relation import Relation
 from weightlight.errors import UserError
 
-CONFIGS = (Logit, Feature, Attention, Relation, Self, Online, MultiTeacher)
+CONFIGS = (Logit, Feature, Attention, Relation, BornAgain, Online, MultiTeacher)
 
 __all__ = [
     "CONFIGS",
     "Attention",
+    "BornAgain",
     "DistillConfig",
     "Feature",
     "Logit",
     "MultiTeacher",
     "Online",
     "Relation",
-    "Self",
     "distill",
     "losses",
     "taps",
@@ -67,7 +67,7 @@ def distill(
         config: one of `CONFIGS` (`wl.distill.Logit(temperature=4.0, alpha=0.7, epochs=3)`).
         data: the bundle whose `train` loader is used; its example input checks both models.
         teacher: a trained model (frozen: eval mode, no gradients, never wrapped in DDP); a
-            list of models for `MultiTeacher`; None for `Online`, and for `Self` (the
+            list of models for `MultiTeacher`; None for `Online`, and for `BornAgain` (the
             student's own copy teaches it).
         progress: show the training progress bar.
 

@@ -24,7 +24,7 @@ from weightlight.distill.core import (
 from weightlight.distill.logit import ALPHA, TEMPERATURE, LogitLoss
 
 
-class Self(DistillConfig):
+class BornAgain(DistillConfig):
     """Born-again self-distillation: the student's own earlier copy is the teacher.
 
     With no `teacher=`, generation 1 is taught by a frozen copy of the model passed in (so
@@ -41,9 +41,9 @@ class Self(DistillConfig):
     alpha: float = ALPHA
 
 
-@handles(Self)
+@handles(BornAgain)
 def distill_self(
-    student: nn.Module, config: Self, data: Data, teacher: Teacher, progress: bool
+    student: nn.Module, config: BornAgain, data: Data, teacher: Teacher, progress: bool
 ) -> nn.Module:
     teacher = frozen(student) if teacher is None else single_teacher(teacher, config.method)
     check_classes(student, [teacher], data)

@@ -5,7 +5,8 @@ handler each (registered with `@handles`), so a new method never touches the ver
 
 Choices that matter on x86 CPUs:
 - Static: uint8 activations with int8 weights (U8S8) by default; S8S8 measured 3-4x slower
-  on ResNet here (FINDINGS.md), because ORT's x86 int8 GEMMs are built for U8S8.
+  on ResNet here (docs/onnx.md, benchmarks/bench_onnx.py), because ORT's x86 int8 GEMMs are
+  built for U8S8.
 - Dynamic: ORT has no fast dynamic int8 Conv (ConvInteger), so Conv layers stay fp32 and the
   result says so; CNNs should use static quantization.
 - `quant_pre_process` (shape inference + basic optimization) fails on some exported

@@ -10,7 +10,7 @@ Paper: Zhu & Gupta, "To prune, or not to prune", 2017 (the AGP schedule).
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 from torch import nn
@@ -44,7 +44,7 @@ class Gradual(PruneConfig):
 
     Example (YAML):
         `{method: gradual, target: {method: unstructured, ratio: 0.9}, schedule: agp,
-          finetune: {epochs: 5}}`
+          training: {epochs: 5}}`
     """
 
     method: Literal["gradual"] = "gradual"
@@ -56,10 +56,18 @@ class Gradual(PruneConfig):
         0.7, gt=0, le=1, description="Fraction of training at which the target is reached."
     )
     prunings: int = Field(10, ge=1, description="Number of pruning events between begin and end.")
-    finetune: Finetune = Field(
+    training: Finetune = Field(
         default_factory=lambda: Finetune(epochs=5),
-        description="The training run pruning happens in (epochs, lr, ...).",
+        description="The whole training run the pruning happens in (epochs, lr, ...).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_name(cls, data: Any) -> Any:
+        # recipes written before the rename call the training run `finetune`
+        if isinstance(data, dict) and "finetune" in data and "training" not in data:
+            data = {("training" if k == "finetune" else k): v for k, v in data.items()}
+        return data
 
     @property
     def needs_data(self) -> bool:
@@ -70,7 +78,7 @@ class Gradual(PruneConfig):
         if self.end <= self.begin:
             raise ValueError(f"end ({self.end}) must be after begin ({self.begin})")
         if self.target.finetune is not None:
-            raise ValueError("target.finetune must be empty: Gradual.finetune is the training")
+            raise ValueError("target.finetune must be empty: Gradual.training is the training run")
         if self.initial > self.target.ratio:
             raise ValueError(f"initial {self.initial} exceeds target ratio {self.target.ratio}")
         return self
@@ -89,7 +97,7 @@ def _gradual_unstructured(model: nn.Module, config: Gradual, data: Data) -> nn.M
     target_layers(model, target.layer_types, target.ignore, "Unstructured")
     step_pruning = unstructured_callback(config)
     net = train(
-        model, data, callbacks=[step_pruning], progress=False, **config.finetune.train_kwargs()
+        model, data, callbacks=[step_pruning], progress=False, **config.training.train_kwargs()
     )
     # Rounding of the step window can leave the last event out: make the final ratio exact.
     pairs = target_layers(net, target.layer_types, target.ignore, "Unstructured")
@@ -111,7 +119,7 @@ def _gradual_structured(model: nn.Module, config: Gradual, data: Data) -> nn.Mod
         scheduler=lambda final, steps: ratios(config.schedule, final, steps),
     )  # fmt: skip
     expected = output_shapes(net, example)
-    kwargs = config.finetune.train_kwargs()
+    kwargs = config.training.train_kwargs()
     epochs = kwargs.pop("epochs")
     phase = epochs * (config.end - config.begin) / config.prunings
     # in_place: the pruner holds references to this model's layers, so no copies.

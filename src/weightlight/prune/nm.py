@@ -19,12 +19,12 @@ from torch import nn
 
 from weightlight.data import Data
 from weightlight.errors import UserError
-from weightlight.prune._base import PruneConfig
+from weightlight.prune._base import OneShotPruneConfig
 from weightlight.prune.dispatch import handler, run_finetune
 from weightlight.prune.unstructured import LayerType, make_permanent, target_layers
 
 
-class NM(PruneConfig):
+class NM(OneShotPruneConfig):
     """Keep N of every M consecutive weights (2:4 by default) in Linear / Conv layers.
 
     Example (YAML): `{method: nm, n: 2, m: 4}`

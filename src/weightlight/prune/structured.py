@@ -21,12 +21,12 @@ from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.layer_names import modules_by_name
 from weightlight.outputs import output_tensor
-from weightlight.prune._base import PruneConfig
+from weightlight.prune._base import OneShotPruneConfig
 from weightlight.prune._layers import _tensors, output_layers
 from weightlight.prune.dispatch import handler, run_finetune
 
 
-class Structured(PruneConfig):
+class Structured(OneShotPruneConfig):
     """Remove a fraction of channels / neurons (and optionally attention heads) for real.
 
     Example (YAML): `{method: structured, ratio: 0.5, importance: l2, finetune: {epochs: 3}}`

@@ -18,13 +18,13 @@ from torch import nn
 from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.layer_names import modules_by_name
-from weightlight.prune._base import PruneConfig
+from weightlight.prune._base import OneShotPruneConfig
 from weightlight.prune.dispatch import handler, run_finetune
 
 LayerType = Literal["Linear", "Conv1d", "Conv2d", "Conv3d"]
 
 
-class Unstructured(PruneConfig):
+class Unstructured(OneShotPruneConfig):
     """Zero the smallest (or random) weights, per layer or ranked across the whole model.
 
     Example (YAML): `{method: unstructured, ratio: 0.8, scope: global, permanent: true}`

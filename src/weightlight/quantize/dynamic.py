@@ -7,10 +7,10 @@ activation ranges vary from input to input.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
 
@@ -30,7 +30,6 @@ class Dynamic(Config):
     """
 
     method: Literal["dynamic_int8"] = "dynamic_int8"
-    dtype: Literal["int8"] = Field("int8", description="Weight dtype (int8).")
     layer_types: tuple[DynamicLayer, ...] = Field(
         ("Linear", "LSTM", "GRU"), min_length=1, description="Layer types to quantize."
     )
@@ -38,6 +37,14 @@ class Dynamic(Config):
         True, description="One weight scale per output row for Linear layers (more accurate)."
     )
     exclude: tuple[str, ...] = Field((), description="Layer names kept in float.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_dtype(cls, data: Any) -> Any:
+        # files and recipes written before carry `dtype: int8`, the only value it ever had
+        if isinstance(data, dict) and data.get("dtype") == "int8":
+            data = {k: v for k, v in data.items() if k != "dtype"}
+        return data
 
 
 def _spec(model: nn.Module, config: Dynamic) -> dict:

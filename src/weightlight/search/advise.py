@@ -157,8 +157,8 @@ def recommend(
     """Turn the measurements into ranked recommendations (pure: testable without a model).
 
     Scores are rough expected gains: the share of MACs or bytes a technique touches times the
-    speed-up this stack measured for it (FINDINGS.md), lowered when the layers it touches are
-    fragile.
+    speed-up this stack measured for it (docs/choosing.md, docs/quantization.md), lowered when
+    the layers it touches are fragile.
     """
     total_macs = max(1, sum(c.macs for c in costs))
     total_bytes = max(1, sum(c.bytes for c in costs))

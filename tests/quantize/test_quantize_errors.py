@@ -18,7 +18,7 @@ def test_unknown_method(trained_cnn):
 
 
 def test_bad_field_names_the_field(trained_cnn):
-    with pytest.raises(wl.UserError, match="static_int8: calibration"):
+    with pytest.raises(wl.UserError, match=r"quantize\.static_int8\.calibration: .*magic"):
         wl.quantize(trained_cnn, {"method": "static_int8", "calibration": "magic"})
 
 

@@ -78,7 +78,9 @@ class OrtDynamicInt8(Config):
 
 OrtQuantConfig = OrtStaticInt8 | OrtDynamicInt8
 Handler = Callable[[Path, Path, Data, "OrtQuantConfig", str], tuple[str, ...]]
-HANDLERS: Registry[Handler] = Registry("ONNX int8 config", "pass one of wl.export.{{{names}}}")
+HANDLERS: Registry[Handler] = Registry(
+    "int8 config for ONNX Runtime", "pass one of wl.export.{{{names}}}"
+)
 handles = HANDLERS.register  # `@handles(Config)`: the function that quantizes for that type
 
 

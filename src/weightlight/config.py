@@ -66,7 +66,10 @@ def user_error(
     shown = f" (got {given!r})" if not isinstance(given, (dict, list)) and given is not None else ""
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        valid = valid_keys(err["loc"]) if valid_keys else []
+        if valid_keys is not None:
+            valid = valid_keys(err["loc"])
+        else:  # the validated class's own fields, for a key at its top level
+            valid = sorted(model.model_fields) if model and len(err["loc"]) == 1 else []
         hint = f"valid keys here: {', '.join(valid)}" if valid else "check the spelling"
         return UserError(f"{path}: unknown key", hint)
     if err["type"] == "union_tag_invalid":
@@ -94,10 +97,7 @@ class Config(BaseModel):
             with raw_validation_errors():
                 super().__init__(**data)
         except ValidationError as exc:
-            cls = type(self)
-            fields = sorted(cls.model_fields)
-            keys = lambda loc: fields if len(loc) == 1 else []  # noqa: E731
-            raise user_error(exc, cls.__name__, keys, cls) from None
+            raise user_error(exc, type(self).__name__, model=type(self)) from None
 
 
 class Finetune(Config):

@@ -50,7 +50,7 @@ def test_unknown_layer_type(trained_cnn, digits):
     [
         (["--method", "int3"], "unknown quantization method 'int3'"),
         (["--exclude", "fc3"], "no layer named 'fc3'"),
-        (["--method", "half", "--calibration", "mse"], "quantize.half: calibration"),
+        (["--method", "half", "--calibration", "mse"], "quantize.half.calibration: unknown key"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_code_2(run_cli, tmp_path, args, words):

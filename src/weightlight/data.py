@@ -1,8 +1,12 @@
 """Data bundles: what every technique and measurement reads its batches from.
 
 A `Data` holds three loaders (train for fine-tuning, calib for calibration, eval for the
-metric) plus one example input, so techniques never guess shapes. Sources: scikit-learn's
-bundled digits (no download), a `.npz` file, an image folder, or a python factory.
+metric) plus one example input, so techniques never guess shapes. The loaders are kept as
+given (their collate_fn, sampler and workers too); a batch is a tensor, a tuple or a dict
+(see `weightlight.batch`). The task says what the metric is, and the adapter which output of
+the model it reads (see `weightlight.adapter`). Sources: scikit-learn's bundled digits (no
+download), a `.npz` file, an image folder, a text file (`weightlight.text`) or a python
+factory.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from weightlight import batch as batches
 from weightlight._factory import import_factory, is_factory_spec
+from weightlight.adapter import ModelAdapter
 from weightlight.errors import UserError
+from weightlight.tasks import Task, get_task
 
 # MNIST's mean/std, so digits resized to 28x28 look like MNIST to a model trained on it.
 _MNIST_MEAN, _MNIST_STD = 0.1307, 0.3081
@@ -31,24 +38,96 @@ class Data:
         train: loader for fine-tuning (shuffled, seeded).
         calib: a small loader drawn from the training split, for calibration.
         eval: held-out loader used for the metric.
-        example_input: one batch of size 1, with the shape and dtype the model expects.
-        task: "classification" (top-1 accuracy is the default metric).
+        example_input: one batch of size 1 in the form the model takes (tensor, tuple, dict).
+        task: classification, embedding, regression or causal_lm (see `weightlight.tasks`).
         num_classes: number of classes for classification.
         name: where the data came from, for reports.
+        adapter: which model output the task reads, and its pooling.
+        reference: the base model's outputs on each `eval` batch (the embedding task's
+            targets), set by `with_reference`.
     """
 
     train: DataLoader
     calib: DataLoader
     eval: DataLoader
-    example_input: torch.Tensor
+    example_input: batches.Inputs
     task: str = "classification"
     num_classes: int | None = None
     name: str = "data"
+    adapter: ModelAdapter = ModelAdapter()
+    reference: tuple[torch.Tensor, ...] | None = None
 
-    def example_batch(self, batch_size: int) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        get_task(self.task)  # an unknown task fails here, listing the tasks
+
+    @property
+    def task_spec(self) -> Task:
+        return get_task(self.task)
+
+    def example_batch(self, batch_size: int) -> batches.Inputs:
         """The example input repeated to `batch_size` (for latency and export)."""
-        reps = (batch_size,) + (1,) * (self.example_input.dim() - 1)
-        return self.example_input.repeat(*reps)
+        return batches.repeat(self.example_input, batch_size)
+
+    def with_reference(self, model) -> Data:
+        """A copy whose `reference` holds `model`'s outputs on every eval batch.
+
+        The embedding task scores a variant by the cosine of its embeddings with these.
+        """
+        outs = []
+        was_training = getattr(model, "training", False)
+        if hasattr(model, "eval"):
+            model.eval()
+        with torch.inference_mode():
+            for b in self.eval:
+                outs.append(self.adapter.forward(model, batches.split(b)[0]).float())
+        if was_training:
+            model.train()
+        return dataclasses.replace(self, reference=tuple(outs))
+
+
+def from_loaders(
+    train: DataLoader,
+    eval: DataLoader,
+    calib: DataLoader | None = None,
+    *,
+    task: str = "classification",
+    output: str | None = None,
+    pooling: str | None = None,
+    num_classes: int | None = None,
+    name: str = "loaders",
+) -> Data:
+    """Bundle the user's own loaders, kept exactly as given (collate_fn, sampler, workers).
+
+    Args:
+        train, eval: loaders yielding `(inputs, targets)`, a dict batch (targets under
+            `labels`) or bare inputs (no targets: the embedding task).
+        calib: calibration loader; the training loader when None.
+        task: classification, embedding, regression or causal_lm.
+        output, pooling: the model output the task reads and how it is pooled (embedding:
+            `last_hidden_state` with mask-weighted mean pooling unless told otherwise).
+
+    Example:
+        >>> data = from_loaders(train_dl, eval_dl, task="embedding")
+        >>> data.adapter.pooling
+        'mean'
+    """
+    spec = get_task(task)
+    if spec.pooled and output is None and pooling is None:
+        output, pooling = "last_hidden_state", "mean"
+    try:
+        example = batches.first_sample(eval)
+    except StopIteration:
+        raise UserError(f"{name}: the eval loader yields no batches", "give it data") from None
+    return Data(
+        train=train,
+        calib=calib if calib is not None else train,
+        eval=eval,
+        example_input=example,
+        task=task,
+        num_classes=num_classes,
+        name=name,
+        adapter=ModelAdapter(output=output, pooling=pooling),
+    )
 
 
 def from_tensors(
@@ -288,7 +367,9 @@ def _as_tensors(x: np.ndarray, y: np.ndarray, name: str) -> tuple[torch.Tensor, 
             raise UserError(
                 f"{name}: labels have dtype {y.dtype}", "store labels as integer class ids"
             )
-    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    # Integer inputs (token ids) keep an integer dtype: an embedding table takes no floats.
+    x_dtype = torch.float32 if not np.issubdtype(x.dtype, np.integer) else torch.long
+    return torch.as_tensor(x, dtype=x_dtype), torch.as_tensor(y, dtype=torch.long)
 
 
 def _check_split(name: str, split: str, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -301,7 +382,7 @@ def _check_split(name: str, split: str, x: torch.Tensor, y: torch.Tensor) -> Non
         )
     if y.dim() != 1:
         raise UserError(f"{name}: labels have shape {tuple(y.shape)}", "labels must be 1-D")
-    if not torch.isfinite(x).all():
+    if x.is_floating_point() and not torch.isfinite(x).all():
         raise UserError(
             f"{name}: the {split} inputs contain NaN or inf", "clean or impute them first"
         )

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Literal
 
@@ -14,19 +13,19 @@ import onnx
 import torch
 from torch import nn
 
+from weightlight import batch as batches
 from weightlight._callable_module import make_callable
 from weightlight._io import atomic_path
+from weightlight.adapter import OUTPUT_NAME, AdaptedModel
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.export._quiet import quiet
 from weightlight.export.ort import OPTIMIZE_LEVELS, OrtModel, check_onnx
-from weightlight.outputs import output_tensor
 
 Exporter = Literal["auto", "dynamo", "legacy"]
 MIN_OPSET = 17
 # The dynamo exporter (onnxscript) translates up to this opset; ORT 1.32 runs it.
 MAX_OPSET = 23
-INPUT_NAME, OUTPUT_NAME = "input", "output"
 
 
 def export_onnx(
@@ -48,8 +47,11 @@ def export_onnx(
     and `OrtModel.exporter` records which one made the file.
 
     Args:
-        model: a PyTorch model taking one tensor (its first output, or `.logits`, is exported).
+        model: a PyTorch model taking the data's batches (a tensor, tuple or dict); the output
+            `data.adapter` declares (pooled where it says so) is the graph's one output.
         data: supplies the example input and the inputs for the parity check (`data.eval`).
+            Every tensor of its batches becomes a graph input (an attention mask too, so
+            padded batches run as in PyTorch), with dynamic batch and sequence axes.
         path: where the `.onnx` file is written (atomically).
         opset: ONNX opset, 17..23.
         simplify: run onnxslim (constant folding, dead-node removal) after export.
@@ -75,23 +77,24 @@ def export_onnx(
 
     path = Path(path)
     _validate(model, data, path, opset, optimize, exporter)
-    wrapped = _SingleOutput(model).eval()
-    # Batch 2: torch.export specialises a size-1 batch axis to the constant 1.
-    example = _as_model_dtype(model, data.example_batch(2))
+    example = _export_example(model, data)
     if tolerance is None:
         tolerance = 1e-4 if _float_dtype(model) == torch.float32 else 1e-2
     notes: tuple[str, ...] = ()
     fuse = optimize != "none" and _is_bert_like(model)
+    source = model
     if fuse:
         # Measured here: ORT's Attention / EmbedLayerNorm fusions match only the TorchScript
-        # exporter's graph, un-simplified (onnxslim and the dynamo exporter both rewrite the
-        # subgraphs they look for, leaving attention unfused and ~2x slower).
+        # exporter's graph of eager attention, un-simplified (onnxslim and the dynamo exporter
+        # both rewrite the subgraphs they look for, leaving attention unfused and ~2x slower).
         if exporter == "auto":
             exporter = "legacy"
             notes += ("TorchScript exporter chosen: ORT fuses Attention only in its graphs",)
         simplify = False
+        source = _eager_attention(model)
+    wrapped = data.adapter.module(source, example).eval()
     with atomic_path(path) as tmp:
-        used = _export(wrapped, example, tmp, opset, exporter)
+        used = _export(wrapped, example, data, tmp, opset, exporter)
         proto = onnx.load(str(tmp))
         if simplify:
             proto = _simplify(proto)
@@ -132,14 +135,18 @@ def _validate(model, data: Data, path: Path, opset: int, optimize: str, exporter
         )
     if exporter not in ("auto", "dynamo", "legacy"):
         raise UserError(f"unknown exporter '{exporter}'", "use auto, dynamo or legacy")
+    data.adapter.check(model, data.example_input)
+    example = _export_example(model, data)
     try:
         with torch.inference_mode():
-            _SingleOutput(model).eval()(_as_model_dtype(model, data.example_batch(2)))
+            data.adapter.module(model, example).eval()(*[t for _, t in batches.tensors(example)])
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(
-            f"the model cannot run on the data's input shape "
-            f"{tuple(data.example_input.shape)} ({one_line(str(exc))[:160]})",
-            "export with data whose input shape matches the model",
+            f"the model cannot run on the data's inputs {batches.describe(data.example_input)} "
+            f"({one_line(str(exc))[:160]})",
+            "export with data whose inputs match the model",
         ) from None
 
 
@@ -148,32 +155,34 @@ def _float_dtype(model: nn.Module) -> torch.dtype:
     return floats[0] if floats else torch.float32
 
 
-def _as_model_dtype(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """A model cast to fp16 / bf16 takes inputs of that dtype (as `wl.measure` feeds it)."""
-    return x.to(_float_dtype(model)) if x.is_floating_point() else x
+def _export_example(model: nn.Module, data: Data) -> batches.Inputs:
+    """Two samples in the model's dtype (torch.export specialises a size-1 batch axis).
 
-
-class _SingleOutput(nn.Module):
-    """The model as ONNX sees it: one input tensor, one output tensor.
-
-    Matches what `weightlight.measure` reads from a torch model (first element of a tuple, or
-    `.logits`), so the parity check compares like with like. Token inputs of a Hugging Face
-    model get an all-ones attention mask (unpadded): the same result as passing no mask, but
-    it gives ORT's transformer optimizer the mask subgraph its Attention fusion matches.
+    When the batch has an attention mask, the second sample's last token is masked out, so
+    the traced graph takes the masked path: a graph traced on an all-ones mask can drop the
+    mask (the padded sentences' embeddings then change).
     """
+    example = batches.cast_floats(data.example_batch(2), _float_dtype(model))
+    if isinstance(example, dict) and "attention_mask" in example:
+        mask = example["attention_mask"].clone()
+        if mask.shape[-1] > 1:
+            mask[1, -1] = 0
+        example = {**example, "attention_mask": mask}
+    return example
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        params = inspect.signature(model.forward).parameters
-        self.pass_mask = _is_bert_like(model) and "attention_mask" in params
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pass_mask and not x.is_floating_point():
-            out = self.model(x, attention_mask=torch.ones_like(x))
-        else:
-            out = self.model(x)
-        return output_tensor(out)
+def _eager_attention(model: nn.Module) -> nn.Module:
+    """A copy running eager attention (ORT's fusions match its graph, not SDPA's)."""
+    if getattr(model.config, "_attn_implementation", "eager") == "eager":
+        return model
+    import copy
+
+    twin = copy.deepcopy(model)
+    try:
+        twin.set_attn_implementation("eager")
+    except (AttributeError, ValueError):
+        return model
+    return twin
 
 
 def _is_bert_like(model: nn.Module) -> bool:
@@ -183,13 +192,17 @@ def _is_bert_like(model: nn.Module) -> bool:
     return getattr(getattr(model, "config", None), "model_type", None) in FUSIBLE_MODEL_TYPES
 
 
-def _export(model: nn.Module, example: torch.Tensor, path: Path, opset: int, exporter: str) -> str:
+def _export(model: AdaptedModel, example, data: Data, path: Path, opset: int, exporter: str) -> str:
     """Write the ONNX file with the chosen exporter; returns "dynamo" or "legacy"."""
-    token_input = not example.is_floating_point() and example.dim() == 2
+    args = tuple(t for _, t in batches.tensors(example))
+    names = model.input_names
+    with torch.inference_mode():
+        output = model(*args)
+    axes = data.adapter.onnx_axes(example, output)
     errors = []
     if exporter in ("auto", "dynamo"):
         try:
-            _export_dynamo(model, example, path, opset, token_input)
+            _export_dynamo(model, args, names, axes, path, opset)
             return "dynamo"
         except Exception as exc:  # the exporter raises many types; the fallback handles all
             errors.append(f"torch.export-based exporter: {one_line(str(exc))[:200]}")
@@ -198,7 +211,7 @@ def _export(model: nn.Module, example: torch.Tensor, path: Path, opset: int, exp
                     f"ONNX export failed ({errors[0]})", "try exporter='legacy'"
                 ) from None
     try:
-        _export_legacy(model, example, path, opset, token_input)
+        _export_legacy(model, args, names, axes, path, opset)
         return "legacy"
     except Exception as exc:
         errors.append(f"TorchScript exporter: {one_line(str(exc))[:200]}")
@@ -208,18 +221,17 @@ def _export(model: nn.Module, example: torch.Tensor, path: Path, opset: int, exp
         ) from None
 
 
-def _export_dynamo(model, example, path: Path, opset: int, token_input: bool) -> None:
-    dims = {0: torch.export.Dim("batch")}
-    if token_input:
-        dims[1] = torch.export.Dim("sequence")
+def _export_dynamo(model, args, names, axes, path: Path, opset: int) -> None:
+    dims = {label: torch.export.Dim(label) for a in axes.values() for label in a.values()}
+    shapes = tuple({axis: dims[label] for axis, label in axes[n].items()} for n in names)
     with quiet():
         program = torch.onnx.export(
             model,
-            (example,),
+            args,
             dynamo=True,
-            input_names=[INPUT_NAME],
+            input_names=names,
             output_names=[OUTPUT_NAME],
-            dynamic_shapes=(dims,),
+            dynamic_shapes=shapes,
             opset_version=opset,
             verbose=False,
             external_data=False,
@@ -227,17 +239,16 @@ def _export_dynamo(model, example, path: Path, opset: int, token_input: bool) ->
         program.save(str(path))
 
 
-def _export_legacy(model, example, path: Path, opset: int, token_input: bool) -> None:
-    axes = {0: "batch", 1: "sequence"} if token_input else {0: "batch"}
+def _export_legacy(model, args, names, axes, path: Path, opset: int) -> None:
     with quiet():
         torch.onnx.export(
             model,
-            (example,),
+            args,
             str(path),
             dynamo=False,
-            input_names=[INPUT_NAME],
+            input_names=names,
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: {0: "batch"}},
+            dynamic_axes=axes,
             opset_version=opset,
         )
 

@@ -19,21 +19,30 @@ _MATMUL = {"MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "FusedMatMul",
            "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}  # fmt: skip
 
 
-def count_onnx_macs(path: str | Path, input_shape: tuple[int, ...]) -> int | None:
-    """MACs of one forward pass on an input of `input_shape` (symbolic dims fixed to it).
+def count_onnx_macs(
+    path: str | Path, input_shape: tuple[int, ...] | dict[str, tuple[int, ...]]
+) -> int | None:
+    """MACs of one forward pass on inputs of these shapes (symbolic dims fixed to them).
+
+    `input_shape` is the first input's shape, or every input's shape by name.
 
     Example:
         >>> count_onnx_macs("cnn.onnx", (1, 1, 28, 28))
         12025472
     """
     model = onnx.load(str(path))
-    graph_input = model.graph.input[0]
-    dims = graph_input.type.tensor_type.shape.dim
-    if len(dims) != len(input_shape):
-        return None
-    for dim, size in zip(dims, input_shape, strict=True):
-        dim.ClearField("dim_param")
-        dim.dim_value = size
+    if not isinstance(input_shape, dict):
+        input_shape = {model.graph.input[0].name: tuple(input_shape)}
+    for graph_input in model.graph.input:
+        if graph_input.name not in input_shape:
+            continue
+        dims = graph_input.type.tensor_type.shape.dim
+        shape = input_shape[graph_input.name]
+        if len(dims) != len(shape):
+            return None
+        for dim, size in zip(dims, shape, strict=True):
+            dim.ClearField("dim_param")
+            dim.dim_value = size
     try:
         inferred = shape_inference.infer_shapes(model, data_prop=True)
     except Exception:

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import torch
 
+from weightlight import batch as batches
 from weightlight.errors import UserError, one_line
 from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import FILE_LOADERS
@@ -154,10 +155,11 @@ class OrtModel:
     def session(self):
         if self._session is None:
             session = self.new_session()
-            meta = session.get_inputs()[0]
             # Read once: the binding call costs microseconds, which shows at batch 1.
-            dtype = _ORT_DTYPES.get(meta.type, np.float32)
-            object.__setattr__(self, "_input", (meta.name, meta.shape, dtype))
+            metas = [
+                (m.name, m.shape, _ORT_DTYPES.get(m.type, np.float32)) for m in session.get_inputs()
+            ]
+            object.__setattr__(self, "_inputs", metas)
             object.__setattr__(self, "_session", session)
         return self._session
 
@@ -172,17 +174,51 @@ class OrtModel:
         return self.with_info(optimized_path=target)
 
     # --- the Runnable protocol ---------------------------------------------------------
-    def run(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Run a batch; returns the first output as a float32 torch tensor."""
-        session = self.session
-        name, shape, dtype = self._input
-        _check_shape(shape, tuple(inputs.shape), self.path)
-        array = inputs.detach().cpu().numpy().astype(dtype, copy=False)
+    def feeds(self, inputs: batches.Inputs) -> dict[str, np.ndarray]:
+        """The session's input arrays for a batch: a dict by name, a tuple / tensor by position.
+
+        Every graph input must be fed (an attention mask is a real input, not a constant);
+        a dict batch carrying a name the graph does not take is a mismatch, said in one line.
+        """
+        self.session  # noqa: B018 (reads the graph's inputs once)
+        given = batches.tensors(inputs)
+        graph = self._inputs
+        if isinstance(inputs, dict):
+            by_name = dict(given)
+            names = [n for n, _, _ in graph]
+            extra, missing = (
+                [k for k in by_name if k not in names],
+                [n for n in names if n not in by_name],
+            )
+            if extra or missing:
+                raise UserError(
+                    f"'{self.path.name}' takes inputs {', '.join(names)}; the batch has "
+                    f"{', '.join(by_name)}",
+                    "feed the inputs the model was exported with (same names)",
+                )
+            ordered = [by_name[n] for n in names]
+        else:
+            if len(given) != len(graph):
+                raise UserError(
+                    f"'{self.path.name}' takes {len(graph)} input(s) "
+                    f"({', '.join(n for n, _, _ in graph)}); the batch has {len(given)}",
+                    "pass a dict batch keyed by the graph's input names",
+                )
+            ordered = [t for _, t in given]
+        arrays = {}
+        for (name, shape, dtype), tensor in zip(graph, ordered, strict=True):
+            _check_shape(shape, tuple(tensor.shape), self.path)
+            arrays[name] = tensor.detach().cpu().numpy().astype(dtype, copy=False)
+        return arrays
+
+    def run(self, inputs: batches.Inputs) -> torch.Tensor:
+        """Run a batch (tensor, tuple or dict); returns the first output as float32 torch."""
+        feeds = self.feeds(inputs)
         try:
-            out = session.run(None, {name: array})[0]
+            out = self.session.run(None, feeds)[0]
         except Exception as exc:
             raise UserError(
-                f"ONNX Runtime failed on inputs of shape {tuple(inputs.shape)} "
+                f"ONNX Runtime failed on inputs {batches.describe(inputs)} "
                 f"({one_line(str(exc))[:160]})",
                 "pass inputs with the shape the model was exported for",
             ) from None
@@ -204,12 +240,12 @@ class OrtModel:
             shutil.copyfile(self.path, target)
         return target
 
-    def macs(self, inputs: torch.Tensor) -> int | None:
+    def macs(self, inputs: batches.Inputs) -> int | None:
         from weightlight.export.onnx_macs import count_onnx_macs
 
-        return count_onnx_macs(self.path, tuple(inputs.shape))
+        return count_onnx_macs(self.path, {k: v.shape for k, v in self.feeds(inputs).items()})
 
-    def peak_memory(self, inputs: torch.Tensor) -> tuple[int | None, str]:
+    def peak_memory(self, inputs: batches.Inputs) -> tuple[int | None, str]:
         """Peak RSS growth of a fresh process while it loads this model and runs one batch.
 
         A fresh process, because inside this one freed pages of earlier sessions are reused
@@ -217,7 +253,7 @@ class OrtModel:
         """
         from weightlight.export.ort_memory import fresh_process_peak
 
-        return fresh_process_peak(self.path, inputs, self.optimize, self.threads)
+        return fresh_process_peak(self.path, self.feeds(inputs), self.optimize, self.threads)
 
     def set_threads(self, threads: int) -> None:
         if threads != self.threads:
@@ -225,7 +261,7 @@ class OrtModel:
             object.__setattr__(self, "_session", None)
 
 
-as_runnable.register(OrtModel, lambda model: model)
+as_runnable.register(OrtModel, lambda model, adapter=None: model)  # the graph holds the choice
 
 
 def _check_shape(expected: list, got: tuple[int, ...], path: Path) -> None:

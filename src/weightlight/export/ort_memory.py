@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 _CHILD = r"""
 import json, sys
@@ -30,7 +29,8 @@ def status(field):
             return int(line.split()[1]) * 1024
 
 model, batch, level, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-x = np.load(batch)
+with np.load(batch) as arrays:
+    feeds = {name: arrays[name] for name in arrays.files}
 Path("/proc/self/clear_refs").write_text("5")
 before = status("VmRSS")
 opts = ort.SessionOptions()
@@ -39,7 +39,7 @@ opts.log_severity_level = 3
 if threads:
     opts.intra_op_num_threads = threads
 s = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-s.run(None, {s.get_inputs()[0].name: x})
+s.run(None, feeds)
 print(json.dumps({"peak": status("VmHWM") - before}))
 """
 
@@ -48,18 +48,17 @@ _LEVELS = {"none": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
 
 
 def fresh_process_peak(
-    path: Path, inputs: torch.Tensor, optimize: str, threads: int | None
+    path: Path, feeds: dict[str, np.ndarray], optimize: str, threads: int | None
 ) -> tuple[int | None, str]:
-    """(peak bytes, method) or (None, why) where /proc is unavailable or the child fails."""
+    """(peak bytes, method) or (None, why) where /proc is unavailable or the child fails.
+
+    `feeds` are the session's input arrays by name (`OrtModel.feeds`).
+    """
     if not Path("/proc/self/clear_refs").exists():
         return None, "not measured: needs Linux /proc/self/clear_refs"
-    import onnx
-
-    elem = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(elem.elem_type)
     with tempfile.TemporaryDirectory(prefix="wl-mem-") as tmp:
-        batch = Path(tmp) / "batch.npy"
-        np.save(batch, inputs.detach().cpu().numpy().astype(dtype))
+        batch = Path(tmp) / "batch.npz"
+        np.savez(batch, **feeds)
         args = [str(path), str(batch), _LEVELS[optimize], str(threads or 0)]
         try:
             done = subprocess.run(
@@ -71,5 +70,5 @@ def fresh_process_peak(
             return None, "not measured: the measuring subprocess failed"
     return peak, (
         f"fresh process: VmHWM - VmRSS (/proc, after clear_refs=5) while a new ORT session "
-        f"loads the model and runs one batch-{inputs.shape[0]} forward"
+        f"loads the model and runs one batch-{len(next(iter(feeds.values())))} forward"
     )

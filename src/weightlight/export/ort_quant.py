@@ -193,13 +193,16 @@ class _CalibrationReader:
     """Feeds `data.calib` batches to ORT's calibrator (the CalibrationDataReader protocol)."""
 
     def __init__(self, data: Data, input_name: str, batches: int, model_path: Path) -> None:
-        elem = onnx.load(str(model_path)).graph.input[0].type.tensor_type.elem_type
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+        from weightlight.batch import split
+        from weightlight.export.ort import OrtModel
+
+        # The same by-name / by-position feeding as running the model (every graph input).
+        feeder = OrtModel(model_path, optimize="none")
         self._batches: list[dict[str, np.ndarray]] = []
-        for i, (inputs, _) in enumerate(data.calib):
+        for i, b in enumerate(data.calib):
             if i >= batches:
                 break
-            self._batches.append({input_name: inputs.numpy().astype(dtype)})
+            self._batches.append(feeder.feeds(split(b)[0]))
         self._iter: Iterator = iter(self._batches)
 
     def get_next(self) -> dict[str, np.ndarray] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from weightlight import batch as batches
 from weightlight.data import Data
 from weightlight.measure.runnable import as_runnable
 
@@ -59,16 +60,40 @@ def parity(
         >>> report.ok, report.top1_agreement
         (True, 100.0)
     """
-    ref_run, cand_run = as_runnable(reference).run, as_runnable(candidate).run
+    ref_run = as_runnable(reference, data.adapter).run
+    cand_run = as_runnable(candidate, data.adapter).run
     refs, cands, seen = [], [], 0
-    for inputs, _ in data.eval:
+    for b in data.eval:
+        inputs, _ = batches.split(b)
         refs.append(ref_run(inputs).float())
         cands.append(cand_run(inputs).float())
-        seen += len(inputs)
+        seen += batches.size(inputs)
         if seen >= max_samples:
             break
-    ref, cand = torch.cat(refs), torch.cat(cands)
-    return compare_outputs(ref, cand, tolerance=tolerance)
+    return compare_batches(refs, cands, tolerance=tolerance)
+
+
+def compare_batches(
+    refs: list[torch.Tensor], cands: list[torch.Tensor], *, tolerance: float
+) -> ParityReport:
+    """`compare_outputs` over batches whose outputs may differ in length (padded tokens)."""
+    if all(r.shape[1:] == refs[0].shape[1:] for r in refs):
+        return compare_outputs(torch.cat(refs), torch.cat(cands), tolerance=tolerance)
+    flat = [(r.flatten(1), c.flatten(1)) for r, c in zip(refs, cands, strict=True)]
+    reports = [compare_outputs(r, c, tolerance=tolerance) for r, c in flat]
+    scale = max(float(r.abs().max()) for r, _ in flat)
+    max_abs = max(x.max_abs for x in reports)
+    samples = sum(x.samples for x in reports)
+    return ParityReport(
+        max_abs=max_abs,
+        max_rel=max_abs / scale if scale else max_abs,
+        top1_agreement=None,
+        mean_cosine=sum(x.mean_cosine * x.samples for x in reports) / samples,
+        min_cosine=min(x.min_cosine for x in reports),
+        samples=samples,
+        tolerance=tolerance,
+        ok=max_abs <= tolerance * max(1.0, scale),
+    )
 
 
 def compare_outputs(ref: torch.Tensor, cand: torch.Tensor, *, tolerance: float) -> ParityReport:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import torch
 
+from weightlight import batch as batches
 from weightlight._callable_module import make_callable
 from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.measure.latency import measure_latency
-from weightlight.measure.metric import Metric, evaluate, top1_accuracy
+from weightlight.measure.metric import Metric, score, top1_accuracy
 from weightlight.measure.record import Energy, LatencyPoint, Measurement
 from weightlight.measure.runnable import Runnable, as_runnable
 from weightlight.measure.size import file_sizes
@@ -40,7 +41,7 @@ def measure(
     batch_sizes: tuple[int, ...] = (1, 64),
     threads: int | None = None,
     metric: Metric | None = None,
-    metric_name: str = "accuracy",
+    metric_name: str | None = None,
     warmup: int = 10,
     runs: int = 50,
     artifact_dir: str | os.PathLike | None = None,
@@ -54,7 +55,9 @@ def measure(
         name: the variant's name in reports.
         batch_sizes: batch sizes timed for latency and throughput.
         threads: intra-op threads during timing; the current torch setting when None.
-        metric: `metric(outputs, targets) -> float`; top-1 accuracy (%) when None.
+        metric: `metric(outputs, targets) -> float`; the data's task metric when None
+            (top-1 %, cosine vs `data.reference` x100, MSE or perplexity).
+        metric_name: its name in reports (the task's metric name when None).
         warmup, runs: untimed and timed calls per batch size.
         artifact_dir: where the sized artifact is written (a temporary folder when None).
         enrich: adds derived fields (energy) to the finished record.
@@ -74,11 +77,13 @@ def measure(
         )
     if threads is not None and threads < 1:
         raise UserError(f"threads must be >= 1, got {threads}", "omit it to use all cores")
-    runnable = as_runnable(model)
+    runnable = as_runnable(model, data.adapter)
     threads = threads or torch.get_num_threads()
     previous = torch.get_num_threads()
     runnable.set_threads(threads)
     try:
+        if isinstance(model, torch.nn.Module):
+            data.adapter.check(model, data.example_input)
         _check_runs(runnable, data)
         total, nonzero = runnable.param_counts()
         with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +94,7 @@ def measure(
         example = data.example_batch(max(batch_sizes))
         macs_total = runnable.macs(data.example_batch(1))
         peak, peak_method = runnable.peak_memory(example)
-        score = evaluate(runnable.run, data.eval, metric or top1_accuracy)
+        result = score(runnable.run, data, metric)
         latency = measure_latency(
             runnable.run, data.example_batch, tuple(batch_sizes), warmup=warmup, runs=runs
         )
@@ -106,8 +111,10 @@ def measure(
         macs=macs_total,
         threads=threads,
         latency=latency,
-        metric_name=metric_name,
-        metric=score,
+        metric_name=metric_name or (data.task_spec.metric_name if metric is None else "metric"),
+        metric=result.value,
+        metric_worst=result.worst,
+        metric_higher_is_better=data.task_spec.higher_is_better if metric is None else True,
         peak_memory_bytes=peak,
         methods={
             "params": "state_dict tensors (masks applied, packed int8 weights unpacked)",
@@ -117,7 +124,8 @@ def measure(
             else "not countable for this runtime",
             "latency": f"{warmup} warm-up + up to {runs} timed calls per batch size, "
             f"perf_counter, median and p90, {threads} intra-op threads",
-            "metric": f"{metric_name} on data.eval ({len(data.eval.dataset)} samples)",
+            "metric": f"{metric_name or data.task_spec.metric_name} on data.eval "
+            f"({_samples(data.eval)} samples)",
             "peak_memory": peak_method,
             **getattr(runnable, "method_notes", {}),
         },
@@ -132,13 +140,19 @@ def _check_runs(runnable: Runnable, data: Data) -> None:
         runnable.run(data.example_batch(1))
     except UserError:
         raise
-    except (RuntimeError, ValueError) as exc:
-        x = data.example_input
+    except (RuntimeError, ValueError, TypeError) as exc:
         raise UserError(
-            f"the model cannot run on the data's input shape {tuple(x.shape)}, "
-            f"dtype {str(x.dtype).removeprefix('torch.')} ({str(exc).splitlines()[0][:160]})",
+            f"the model cannot run on the data's inputs {batches.describe(data.example_input)} "
+            f"({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})",
             "use data with the input shape and dtype the model was built for",
         ) from None
+
+
+def _samples(loader) -> int | str:
+    try:
+        return len(loader.dataset)
+    except TypeError:  # an iterable dataset has no length
+        return "all"
 
 
 make_callable(__name__, measure)

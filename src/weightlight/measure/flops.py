@@ -6,8 +6,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from weightlight import batch as batches
 
-def count_macs(model: nn.Module, inputs: torch.Tensor) -> int | None:
+
+def count_macs(model: nn.Module, inputs: batches.Inputs) -> int | None:
     """Multiply-accumulates of one forward pass on `inputs` (whole batch).
 
     Returns None when the model runs ops the counter cannot see (e.g. quantized kernels),
@@ -16,7 +18,7 @@ def count_macs(model: nn.Module, inputs: torch.Tensor) -> int | None:
     counter = FlopCounterMode(display=False)
     try:
         with torch.no_grad(), counter:
-            model(inputs)
+            batches.call(model, inputs)
     except Exception:
         return None
     flops = counter.get_total_flops()

@@ -59,6 +59,17 @@ class Measurement(BaseModel):
     energy: Energy | None = None
     methods: dict[str, str]
     notes: tuple[str, ...] = ()
+    # The task's direction and worst sample (embedding: the least faithful sentence);
+    # defaults keep records written before tasks existed loadable.
+    metric_higher_is_better: bool = True
+    metric_worst: float | None = None
+
+    def metric_drop(self, base: Measurement) -> float | None:
+        """How much worse this metric is than `base`'s (positive = worse), by its direction."""
+        if self.metric is None or base.metric is None:
+            return None
+        diff = base.metric - self.metric
+        return diff if self.metric_higher_is_better else -diff
 
     def latency_at(self, batch_size: int) -> LatencyPoint | None:
         """The latency point for `batch_size`, if it was measured."""

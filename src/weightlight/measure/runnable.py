@@ -1,8 +1,10 @@
 """One interface over every runtime, so each variant is measured the same way.
 
-`as_runnable(model)` wraps an nn.Module (torch eager) here; other runtimes (ONNX Runtime)
-register their own wrapper with `as_runnable.register(TheirType)`, so measuring never grows
-`isinstance` branches.
+`as_runnable(model, adapter)` wraps an nn.Module (torch eager) here; other runtimes (ONNX
+Runtime) register their own wrapper with `as_runnable.register(TheirType)`, so measuring never
+grows `isinstance` branches. `run(inputs)` takes a batch in any form (tensor, tuple, dict) and
+returns the one tensor the task reads: the adapter says which output and how it is pooled (an
+exported graph already holds that choice, so ONNX Runtime ignores it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from weightlight.outputs import output_tensor
+from weightlight import batch as batches
+from weightlight.adapter import ModelAdapter
 
 
 class Runnable(Protocol):
@@ -25,22 +28,22 @@ class Runnable(Protocol):
 
     runtime: str
 
-    def run(self, inputs: torch.Tensor) -> torch.Tensor: ...
+    def run(self, inputs: batches.Inputs) -> torch.Tensor: ...
     def param_counts(self) -> tuple[int, int]: ...  # (total, non-zero)
     def save(self, directory: Path) -> Path: ...  # write the deployable artifact
-    def macs(self, inputs: torch.Tensor) -> int | None: ...
-    def peak_memory(self, inputs: torch.Tensor) -> tuple[int | None, str]: ...
+    def macs(self, inputs: batches.Inputs) -> int | None: ...
+    def peak_memory(self, inputs: batches.Inputs) -> tuple[int | None, str]: ...
     def set_threads(self, threads: int) -> None: ...
 
 
 @functools.singledispatch
-def as_runnable(model) -> Runnable:
+def as_runnable(model, adapter: ModelAdapter | None = None) -> Runnable:
     raise TypeError(f"cannot measure a {type(model).__name__}; pass an nn.Module or ONNX model")
 
 
 @as_runnable.register
-def _(model: nn.Module) -> Runnable:
-    return TorchRunnable(model)
+def _(model: nn.Module, adapter: ModelAdapter | None = None) -> Runnable:
+    return TorchRunnable(model, adapter)
 
 
 class TorchRunnable:
@@ -48,20 +51,21 @@ class TorchRunnable:
 
     runtime = "torch"
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, adapter: ModelAdapter | None = None) -> None:
         self.model = model.eval()
+        self.adapter = adapter or ModelAdapter()
         floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
         # A model cast to bf16/fp16 takes inputs of that dtype; quantized models take fp32.
         self.input_dtype = floats[0] if floats else torch.float32
 
-    def _cast(self, inputs: torch.Tensor) -> torch.Tensor:
+    def _cast(self, inputs: batches.Inputs) -> batches.Inputs:
         """Float inputs follow the model's dtype; integer inputs (token ids) stay as they are."""
-        return inputs.to(self.input_dtype) if inputs.is_floating_point() else inputs
+        return batches.cast_floats(inputs, self.input_dtype)
 
-    def run(self, inputs: torch.Tensor) -> torch.Tensor:
+    def run(self, inputs: batches.Inputs) -> torch.Tensor:
         with torch.inference_mode():
-            out = self.model(self._cast(inputs))
-        return output_tensor(out).float()
+            out = self.adapter.forward(self.model, self._cast(inputs))
+        return out.float()
 
     def param_counts(self) -> tuple[int, int]:
         from weightlight.measure.params import count_params
@@ -73,19 +77,19 @@ class TorchRunnable:
 
         return save_torch_artifact(self.model, directory)
 
-    def macs(self, inputs: torch.Tensor) -> int | None:
+    def macs(self, inputs: batches.Inputs) -> int | None:
         from weightlight.measure.flops import count_macs
 
         return count_macs(self.model, self._cast(inputs))
 
-    def peak_memory(self, inputs: torch.Tensor) -> tuple[int | None, str]:
+    def peak_memory(self, inputs: batches.Inputs) -> tuple[int | None, str]:
         tracker = _LiveTensorBytes()
         with torch.inference_mode(), tracker:
-            self.model(self._cast(inputs))
+            batches.call(self.model, self._cast(inputs))
         weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values()
                       if isinstance(t, torch.Tensor))  # fmt: skip
         return weights + tracker.peak, (
-            f"weights + peak live tensor bytes during one batch-{inputs.shape[0]} forward "
+            f"weights + peak live tensor bytes during one batch-{batches.size(inputs)} forward "
             "(torch dispatch tracking)"
         )
 

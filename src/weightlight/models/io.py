@@ -33,6 +33,7 @@ from weightlight._io import atomic_path
 from weightlight._registry import Registry
 from weightlight.errors import UserError
 from weightlight.models import registry
+from weightlight.models.hf import is_hf_spec, load_hf
 from weightlight.models.skeleton import (
     fit_to_state_dict,
     int_attrs,
@@ -83,8 +84,9 @@ def load_model(
     """Load a model from a registry name, `module:function`, or a file.
 
     Args:
-        source: `mnist_cnn` (built-in, untrained), `pkg.mod:build`, or a path to a
-            `.safetensors`, `.pt`, `.pth`, `.pt2` or `.onnx` file.
+        source: `mnist_cnn` (built-in, untrained), `pkg.mod:build`, `hf:FOLDER` (a local
+            Hugging Face model), or a path to a `.safetensors`, `.pt`, `.pth`, `.pt2` or
+            `.onnx` file.
         factory: builds the architecture that a weights file fills in, when the file does
             not name a built-in one (a registry name, `module:function` or a callable).
         trust: allow unpickling a whole model object from `.pt` (runs code from the file).
@@ -95,6 +97,8 @@ def load_model(
         1199882
     """
     source = str(source)
+    if is_hf_spec(source):
+        return load_hf(source)
     path = Path(source)
     if path.suffix in (".safetensors", ".pt", ".pth", ".pt2", ".onnx"):
         if not path.is_file():

@@ -24,6 +24,7 @@ from weightlight._factory import import_factory, is_factory_spec
 from weightlight.adapter import ModelAdapter
 from weightlight.errors import UserError
 from weightlight.tasks import Task, get_task
+from weightlight.text import TEXT_SUFFIXES, text_data
 
 # MNIST's mean/std, so digits resized to 28x28 look like MNIST to a model trained on it.
 _MNIST_MEAN, _MNIST_STD = 0.1307, 0.3081
@@ -319,8 +320,43 @@ def image_folder(
     return from_arrays(x, np.array(labels), seed=seed, batch_size=batch_size, name=root.name)
 
 
-def load_data(spec: str, *, seed: int = 0, batch_size: int = 64) -> Data:
-    """Resolve a data source: `digits`, a `.npz` file, an image folder or `module:function`."""
+def load_data(
+    spec: str,
+    *,
+    seed: int = 0,
+    batch_size: int = 64,
+    model: str | None = None,
+    task: str | None = None,
+    max_length: int = 128,
+    fixed_length: bool = False,
+) -> Data:
+    """Resolve a data source: `digits`, a `.npz` file, an image folder, a text file
+    (`.txt` one sentence a line, or `.jsonl` with a "text" field) or `module:function`.
+
+    A text file is tokenized by the tokenizer of `model` (`hf:FOLDER`), into padded batches
+    of at most `max_length` tokens (exactly `max_length` with `fixed_length`); its task is
+    `task` (default: embedding). For other sources `task` replaces the source's task.
+    """
+    if Path(spec).suffix in TEXT_SUFFIXES:
+        if model is None or not str(model).startswith("hf:"):
+            raise UserError(
+                f"text data '{spec}' needs a tokenizer",
+                "pass the model as --model hf:FOLDER (its folder's tokenizer is used)",
+            )
+        return text_data(
+            spec, str(model).removeprefix("hf:"), task=task or "embedding",
+            max_length=max_length, fixed_length=fixed_length, seed=seed,
+            batch_size=min(batch_size, 32),
+        )  # fmt: skip
+    data = _load_source(spec, seed=seed, batch_size=batch_size)
+    if task is not None and task != data.task:
+        spec_ = get_task(task)
+        pooled = ("last_hidden_state", "mean") if spec_.pooled else (None, None)
+        data = dataclasses.replace(data, task=task, adapter=ModelAdapter(*pooled))
+    return data
+
+
+def _load_source(spec: str, *, seed: int, batch_size: int) -> Data:
     if spec == "digits":
         return digits(seed=seed, batch_size=batch_size)
     path = Path(spec)
@@ -348,7 +384,8 @@ def load_data(spec: str, *, seed: int = 0, batch_size: int = 64) -> Data:
     if path.exists():
         raise UserError(
             f"data file '{spec}' has an unsupported type",
-            "use a .npz file (x, y), a class-per-folder image directory, or module:function",
+            "use a .npz file (x, y), a .txt / .jsonl text file, a class-per-folder image "
+            "directory, or module:function",
         )
     raise UserError(
         f"unknown data source '{spec}' (not a file, folder or module:function)",

@@ -73,6 +73,9 @@ def run(
         >>> variants = wl.run(wl.recipe.load_recipe("default"), model, data, "runs/x")
     """
     out = Path(out)
+    data.adapter.check(model, data.example_input)
+    if data.task_spec.needs_reference and data.reference is None:
+        data = data.with_reference(model)  # every variant is scored against the base
     rank = process_rank()
     if rank > 0:
         # Under torchrun every rank runs the stages (training steps are collective), but only
@@ -248,7 +251,7 @@ class _RunState:
         energy = self.recipe.energy
         watts = None
         with contextlib.suppress(Exception):
-            runnable = as_runnable(made)
+            runnable = as_runnable(made, self.data.adapter)
             watts = measure_rapl_watts(
                 runnable.run, self.data.example_batch(max(options.batch_sizes))
             )

@@ -18,18 +18,32 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
+from weightlight import batch as batches
+from weightlight.adapter import ModelAdapter
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.tasks import Task, get_task, lm_targets, task_loss
 
-Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+Loss = Callable[[nn.Module, batches.Inputs, torch.Tensor], torch.Tensor]
 StepCallback = Callable[[int, int, nn.Module], None]
 
 
-def cross_entropy(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The default loss: cross-entropy of the model's logits against hard labels."""
-    return F.cross_entropy(model(inputs), targets)
+def cross_entropy(model: nn.Module, inputs: batches.Inputs, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the model's main output (logits) against hard labels."""
+    return F.cross_entropy(ModelAdapter().forward(model, inputs), targets)
+
+
+class TaskLoss:
+    """The default loss: the task's own (cross-entropy, MSE, next-token cross-entropy) on the
+    output the data's adapter declares."""
+
+    def __init__(self, task: Task, adapter: ModelAdapter) -> None:
+        self.task, self.adapter = task, adapter
+
+    def __call__(self, model: nn.Module, inputs, targets) -> torch.Tensor:
+        return task_loss(self.task, self.adapter.forward(model, inputs), targets)
 
 
 def train(
@@ -57,8 +71,8 @@ def train(
         weight_decay: decoupled weight decay (AdamW) or L2 (SGD).
         optimizer: "adamw" or "sgd" (momentum 0.9, nesterov).
         schedule: "onecycle" (warm-up then cosine decay), "cosine" or "constant".
-        loss: `loss(model, inputs, targets)`; cross-entropy when None. If it is an nn.Module,
-            its parameters are trained as well.
+        loss: `loss(model, inputs, targets)`; the task's loss when None (cross-entropy for
+            classification). If it is an nn.Module, its parameters are trained as well.
         callbacks: called as `cb(step, total_steps, model)` after each optimizer step.
         seed: seeds initialisation-free randomness (shuffling, dropout).
         progress: show a progress bar (rank 0 only).
@@ -72,7 +86,7 @@ def train(
         raise UserError(f"epochs must be > 0, got {epochs}", "use e.g. epochs: 3")
     if lr <= 0:
         raise UserError(f"lr must be > 0, got {lr}", "use e.g. lr: 0.001")
-    loss_fn = loss or cross_entropy
+    loss_fn = loss or TaskLoss(get_task(data.task), data.adapter)
     callbacks = list(callbacks)
     torch.manual_seed(seed)
     net = model if in_place else copy.deepcopy(model)
@@ -97,7 +111,8 @@ def train(
         while step < total:
             if isinstance(loader.sampler, DistributedSampler):
                 loader.sampler.set_epoch(step // steps_per_epoch)
-            for inputs, targets in loader:
+            for b in loader:
+                inputs, targets = _inputs_and_targets(b, data)
                 opt.zero_grad(set_to_none=True)
                 if step == 0:  # a model/data mismatch shows up here: say so in one line
                     value = _first_loss(loss_fn, runner, inputs, targets)
@@ -120,16 +135,23 @@ def train(
     return net.eval()
 
 
+def _inputs_and_targets(b, data: Data):
+    """A training batch's inputs and targets (a causal LM's are its own next tokens)."""
+    inputs, targets = batches.split(b)
+    if targets is None and data.task == "causal_lm" and isinstance(inputs, dict):
+        targets = lm_targets(inputs["input_ids"], inputs.get("attention_mask"))
+    return inputs, targets
+
+
 def _first_loss(loss_fn, runner: nn.Module, inputs, targets) -> torch.Tensor:
     """The first step's loss; a model that rejects the data's batches is the user's mistake."""
     try:
         return loss_fn(runner, inputs, targets)
-    except (RuntimeError, ValueError, IndexError) as exc:
-        shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise UserError(
-            f"the model cannot train on the data's batches of shape {shape} ({detail})",
-            "use data with the input shape and labels the model was built for",
+            f"the model cannot train on the data's batches ({batches.describe(inputs)}) ({detail})",
+            "use data with the inputs and labels the model was built for",
         ) from None
 
 
@@ -155,20 +177,38 @@ def _schedule(name: str, opt, lr: float, total: int):
 
 
 def _loader(loader: DataLoader, seed: int, distributed: bool) -> DataLoader:
-    """Re-create the training loader: seeded shuffling, sharded across ranks under DDP."""
+    """The user's training loader as given (its collate_fn, sampler, workers).
+
+    Two changes only: a shuffling loader shuffles from `seed` (so a run repeats whatever ran
+    before it on the same loader), and under DDP each rank reads its shard.
+    """
     if distributed:
         # Each rank takes batch / world_size samples, so one step still sees the loader's
         # batch size in total and a run matches the single-process one step for step.
         world = dist.get_world_size()
         sampler = DistributedSampler(loader.dataset, shuffle=True, seed=seed)
         per_rank = max(1, (loader.batch_size or 1) // world)
-        return DataLoader(loader.dataset, batch_size=per_rank, sampler=sampler)
-    return DataLoader(
-        loader.dataset,
-        batch_size=loader.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-    )
+        return DataLoader(
+            loader.dataset,
+            batch_size=per_rank,
+            sampler=sampler,
+            collate_fn=loader.collate_fn,
+            num_workers=loader.num_workers,
+        )
+    if isinstance(loader.sampler, RandomSampler) and loader.batch_size is not None:
+        return DataLoader(
+            loader.dataset,
+            batch_size=loader.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+            collate_fn=loader.collate_fn,
+            num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory,
+            drop_last=loader.drop_last,
+            worker_init_fn=loader.worker_init_fn,
+            persistent_workers=loader.persistent_workers,
+        )
+    return loader
 
 
 def _init_distributed() -> bool:

@@ -28,8 +28,17 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DATA_HELP = (
-    "Data source: 'digits' (bundled), a .npz file (x, y), an image folder, or module:function."
+    "Data source: 'digits' (bundled), a .npz file (x, y), an image folder, a text file "
+    "(.txt one sentence a line, .jsonl with a 'text' field; tokenized by --model hf:FOLDER's "
+    "tokenizer), or module:function."
 )
+TASK_HELP = (
+    "Task, which picks the metric: classification (top-1), embedding (cosine vs the base, "
+    "mean-pooled last_hidden_state), regression (MSE), causal_lm (perplexity). "
+    "Default: the data's (text files: embedding)."
+)
+MAX_LENGTH_HELP = "Text data: tokens per sentence at most (longer ones are truncated)."
+FIXED_LENGTH_HELP = "Text data: pad every batch to --max-length (default: to its longest)."
 MODEL_FACTORY_HELP = (
     "Architecture for a weights file: a built-in name (mnist_cnn, resnet_small, mlp) or "
     "module:function returning an nn.Module. Code is imported only from this option."

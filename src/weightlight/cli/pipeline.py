@@ -10,7 +10,15 @@ import typer
 
 import weightlight as wl
 from weightlight._io import ensure_writable_dir
-from weightlight.cli._app import DATA_HELP, TRUST_HELP, app, console
+from weightlight.cli._app import (
+    DATA_HELP,
+    FIXED_LENGTH_HELP,
+    MAX_LENGTH_HELP,
+    TASK_HELP,
+    TRUST_HELP,
+    app,
+    console,
+)
 from weightlight.errors import UserError
 from weightlight.models import registry
 from weightlight.recipe import builtin_recipes, load_recipe
@@ -25,8 +33,9 @@ def run(
     recipe: str = typer.Argument("default", help="Recipe YAML file or built-in name."),
     model: str = typer.Option(
         "mnist_cnn",
-        help="Built-in model name (trained on the data first, cached), a model file, or "
-        "module:function returning a trained nn.Module. Code is imported only from here.",
+        help="Built-in model name (trained on the data first, cached), a model file, "
+        "hf:FOLDER (a local Hugging Face model, read offline), or module:function returning a "
+        "trained nn.Module. Code is imported only from here.",
     ),
     weights: Path | None = typer.Option(
         None, help="Weights file (.safetensors/.pt) for the architecture named by --model."
@@ -40,8 +49,13 @@ def run(
         help="Discard earlier results in --out (the trained-base cache stays).",
     ),
     epochs: float = typer.Option(15, help="Epochs when a built-in model is trained first."),
-    max_drop: float = typer.Option(1.0, help="Accuracy budget (points) for the 'best' variant."),
+    max_drop: float = typer.Option(
+        1.0, help="Metric budget (points of the task's metric) for the 'best' variant."
+    ),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+    task: str | None = typer.Option(None, help=TASK_HELP),
+    max_length: int = typer.Option(128, help=MAX_LENGTH_HELP),
+    fixed_length: bool = typer.Option(False, "--fixed-length", help=FIXED_LENGTH_HELP),
 ) -> None:
     """Run a recipe: every stage's variant is saved, measured and reported.
 
@@ -57,7 +71,9 @@ def run(
         for name in _RUN_OUTPUTS:
             target = folder / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    dataset = wl.data.load_data(data)
+    dataset = wl.data.load_data(
+        data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
+    )
     base, factory = _base_model(model, weights, dataset, folder, epochs, trust)
     console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
     variants = wl.pipeline.run(
@@ -100,7 +116,7 @@ def _print_report(folder: Path, max_drop: float) -> None:
             console.print(
                 f"{key} within {max_drop:g} pt: [bold]{pick['name']}[/] "
                 f"{pick['speedup']:.1f}x faster (bs{result.summary['batch_size']}), "
-                f"{pick['size_ratio']:.1f}x smaller, accuracy drop {pick['metric_drop']:+.2f}"
+                f"{pick['size_ratio']:.1f}x smaller, metric drop {pick['metric_drop']:+.2f}"
             )
     if "beats_peers" in result.summary:
         verdict = "beats" if result.summary["beats_peers"] else "does NOT beat"

@@ -9,13 +9,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import weightlight as wl
-from weightlight.cli._app import DATA_HELP, TRUST_HELP, app, console
+from weightlight.cli._app import (
+    DATA_HELP,
+    FIXED_LENGTH_HELP,
+    MAX_LENGTH_HELP,
+    TASK_HELP,
+    TRUST_HELP,
+    app,
+    console,
+)
 from weightlight.cli.pipeline import _base_model
 from weightlight.search.study import OBJECTIVES, SearchResult, check_arguments
 
 _MODEL_HELP = (
-    "Built-in model name (trained on the data first, cached), a model file, or module:function "
-    "returning a trained nn.Module."
+    "Built-in model name (trained on the data first, cached), a model file, hf:FOLDER (a local "
+    "Hugging Face model, read offline), or module:function returning a trained nn.Module."
 )
 _UNITS = {"latency": "ms", "size": "bytes", "energy": "J/1M"}
 
@@ -40,9 +48,14 @@ def search(
     epochs: float = typer.Option(15, help="Epochs when a built-in model is trained first."),
     seed: int | None = typer.Option(None, help="Sampler seed (leave unset with several workers)."),
     metric: str = typer.Option(
-        "accuracy", help="accuracy (top-1 %) or cosine (100 x output cosine vs the base)."
+        "task",
+        help="task (the task's metric: top-1 %, embedding cosine x100, MSE, perplexity), "
+        "accuracy, or cosine (100 x output cosine vs the base).",
     ),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+    task: str | None = typer.Option(None, help=TASK_HELP),
+    max_length: int = typer.Option(128, help=MAX_LENGTH_HELP),
+    fixed_length: bool = typer.Option(False, "--fixed-length", help=FIXED_LENGTH_HELP),
 ) -> None:
     """Search compression recipes for the cheapest variant within --max-drop points.
 
@@ -51,7 +64,9 @@ def search(
     """
     check_arguments(max_drop, objective, trials, time_budget, metric)  # before any training
     parsed = wl.search.load_space(space)
-    dataset = wl.data.load_data(data)
+    dataset = wl.data.load_data(
+        data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
+    )
     base, factory = _base_model(model, weights, dataset, out, epochs, trust)
     console.print(f"[bold]weightlight search[/] {parsed.name}: {trials} trials, {objective}, "
                   f"max drop {max_drop:g} -> {out}")  # fmt: skip

@@ -9,6 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.distill.core import (
     DistillConfig,
@@ -52,7 +53,7 @@ class AttentionLoss(DistillLoss):
 
     def compute(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
         c = self.config
-        logits = logits_of(model(inputs))
+        logits = logits_of(call(model, inputs))
         (teacher_logits,) = self.teacher_logits(inputs)
         at = sum(
             attention_loss(self.student_taps[s], self.teacher_taps[t], c.p)

@@ -17,6 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from weightlight._registry import Registry
+from weightlight.batch import call, describe
 from weightlight.config import Finetune
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -59,16 +60,15 @@ def output_classes(model: nn.Module, data: Data, role: str) -> int:
     was_training = model.training
     try:
         with torch.no_grad():
-            out = model.eval()(data.example_batch(2))
-    except (RuntimeError, ValueError) as exc:
+            out = data.adapter.forward(model.eval(), data.example_batch(2))
+    except (RuntimeError, ValueError, TypeError) as exc:
         raise UserError(
-            f"the {role} cannot run on the data's input shape {tuple(data.example_input.shape)} "
+            f"the {role} cannot run on the data's inputs {describe(data.example_input)} "
             f"({str(exc).splitlines()[0][:160]})",
             f"use a {role} built for this data",
         ) from None
     finally:
         model.train(was_training)
-    out = output_tensor(out)
     if out.dim() != 2:
         raise UserError(
             f"the {role} returns outputs of shape {tuple(out.shape)}, not (batch, classes) logits",
@@ -127,7 +127,7 @@ class DistillLoss(nn.Module):
 
     def teacher_logits(self, inputs: torch.Tensor) -> list[torch.Tensor]:
         with torch.no_grad():
-            return [logits_of(t(inputs)) for t in self.teachers]
+            return [logits_of(call(t, inputs)) for t in self.teachers]
 
     def forward(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
         if not self._synced:

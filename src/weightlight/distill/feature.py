@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.distill.core import (
     DistillConfig,
@@ -142,7 +143,7 @@ class FeatureLoss(DistillLoss):
         self.teacher_taps = Taps(teacher, list(self.pairs.values()), role="teacher")
 
     def compute(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
-        logits = logits_of(model(inputs))
+        logits = logits_of(call(model, inputs))
         (teacher_logits,) = self.teacher_logits(inputs)
         hints = sum(
             hint_loss(adapter(self.student_taps[s]), adapter.target(self.teacher_taps[t]))

@@ -9,6 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.distill.core import (
     DistillConfig,
@@ -47,7 +48,7 @@ class LogitLoss(DistillLoss):
     def compute(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
         (teacher_logits,) = self.teacher_logits(inputs)
         return kd_loss(
-            logits_of(model(inputs)), teacher_logits, targets,
+            logits_of(call(model, inputs)), teacher_logits, targets,
             temperature=self.temperature, alpha=self.alpha,
         )  # fmt: skip
 

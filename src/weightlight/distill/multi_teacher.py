@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.distill.core import (
     DistillConfig,
@@ -49,7 +50,7 @@ class MultiTeacherLoss(DistillLoss):
         self.temperature, self.alpha = config.temperature, config.alpha
 
     def compute(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
-        logits = logits_of(model(inputs))
+        logits = logits_of(call(model, inputs))
         t = self.temperature
         target = sum(
             w * F.softmax(z / t, dim=1)

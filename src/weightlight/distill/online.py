@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.distill.core import (
     DistillConfig,
@@ -50,7 +51,7 @@ class Peers(nn.Module):
         self.peers = nn.ModuleList(peers)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return torch.stack([logits_of(p(inputs)) for p in self.peers])  # (peers, N, classes)
+        return torch.stack([logits_of(call(p, inputs)) for p in self.peers])  # (peers, N, classes)
 
 
 class MutualLoss(DistillLoss):
@@ -59,7 +60,7 @@ class MutualLoss(DistillLoss):
         self.temperature, self.alpha = temperature, alpha
 
     def compute(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
-        logits = model(inputs)
+        logits = call(model, inputs)
         t, n = self.temperature, logits.shape[0]
         probs = F.softmax(logits.detach() / t, dim=2)  # peers are each other's fixed targets
         total = logits.new_zeros(())

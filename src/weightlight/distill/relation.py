@@ -10,6 +10,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.distill.core import (
     DistillConfig,
@@ -54,7 +55,7 @@ class RelationLoss(DistillLoss):
 
     def compute(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
         c = self.config
-        logits = logits_of(model(inputs))
+        logits = logits_of(call(model, inputs))
         (teacher_logits,) = self.teacher_logits(inputs)
         e_s = self.student_taps[self.s_name] if self.s_name else logits
         e_t = self.teacher_taps[self.t_name] if self.t_name else teacher_logits

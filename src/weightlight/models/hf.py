@@ -41,6 +41,7 @@ def load_hf(source: str | Path) -> nn.Module:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import transformers
 
+    transformers.utils.logging.disable_progress_bar()  # the library does not print
     try:
         names = json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []
     except (json.JSONDecodeError, AttributeError):

@@ -140,6 +140,8 @@ def build_from_factory(factory: str | Callable[[], nn.Module]) -> nn.Module:
     """Call a model factory (registry name, `module:function` or callable) and check it."""
     if isinstance(factory, str) and registry.is_registered(factory):
         return registry.create(factory)
+    if isinstance(factory, str) and is_hf_spec(factory):
+        return load_hf(factory)
     fn = import_factory(factory, "model") if isinstance(factory, str) else factory
     try:
         model = fn()

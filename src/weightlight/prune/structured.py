@@ -20,7 +20,6 @@ from torch import nn
 from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.layer_names import modules_by_name
-from weightlight.outputs import output_tensor
 from weightlight.prune._base import OneShotPruneConfig
 from weightlight.prune._layers import _tensors, output_layers
 from weightlight.prune.dispatch import handler, run_finetune
@@ -220,11 +219,12 @@ def _fix_attention_attributes(model: nn.Module) -> None:
 
 def _accumulate_gradients(model: nn.Module, data: Data, batches: int) -> None:
     """Taylor importance needs d(loss)/d(weight): sum gradients over a few calib batches."""
-    import torch.nn.functional as F
+    from weightlight.batch import split
+    from weightlight.tasks import task_loss
 
     model.zero_grad(set_to_none=True)
-    for i, (inputs, targets) in enumerate(data.calib):
+    for i, b in enumerate(data.calib):
         if i >= batches:
             break
-        out = model(inputs)
-        F.cross_entropy(output_tensor(out), targets).backward()
+        inputs, targets = split(b)
+        task_loss(data.task_spec, data.adapter.forward(model, inputs), targets).backward()

@@ -99,14 +99,22 @@ def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) 
     return quantized
 
 
-def provenance(model: nn.Module, config: Config, example: torch.Tensor | None) -> dict:
-    """What a saved file needs to rebuild the quantized model without the code that made it."""
-    dtype = str(example.dtype).removeprefix("torch.") if example is not None else None
-    return {
-        "config": config_json(config),
-        "float": skeleton_record(model),
-        "example": None if example is None else {"shape": list(example.shape), "dtype": dtype},
-    }
+def provenance(model: nn.Module, config: Config, example) -> dict:
+    """What a saved file needs to rebuild the quantized model without the code that made it.
+
+    The example input is recorded as shapes and dtypes only: one tensor, or a dict batch's
+    tensors by name (`named`).
+    """
+
+    def spec(t: torch.Tensor) -> dict:
+        return {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+
+    record = None
+    if isinstance(example, torch.Tensor):
+        record = spec(example)
+    elif isinstance(example, dict):
+        record = {"named": {str(k): spec(v) for k, v in example.items()}}
+    return {"config": config_json(config), "float": skeleton_record(model), "example": record}
 
 
 def config_json(config: Config) -> str:

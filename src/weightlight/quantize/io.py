@@ -102,18 +102,25 @@ def load_quantized_payload(payload: dict, path: Path, factory=None) -> nn.Module
         )
     skeleton = skeleton_from_record(record, path, factory)
     inputs = None
-    if isinstance(example, dict):
-        dtype = _EXAMPLE_DTYPES.get(str(example.get("dtype")))
-        shape = example.get("shape")
-        if (
-            dtype is None
-            or not isinstance(shape, list)
-            or not all(isinstance(d, int) and 0 < d <= 1 << 20 for d in shape)
-        ):
-            raise UserError(f"{path} has a malformed example-input record",
-                            "re-save the model with wl.quantize.save_quantized")  # fmt: skip
-        inputs = torch.zeros(shape, dtype=dtype)
+    if isinstance(example, dict) and isinstance(example.get("named"), dict):
+        inputs = {str(k): _zeros(v, path) for k, v in example["named"].items()}
+    elif isinstance(example, dict):
+        inputs = _zeros(example, path)
     return _rebuild_and_load(payload, skeleton, inputs, path)
+
+
+def _zeros(example: dict, path: Path) -> torch.Tensor:
+    """A zero tensor of a recorded shape and dtype (checked: the file is untrusted)."""
+    dtype = _EXAMPLE_DTYPES.get(str(example.get("dtype")))
+    shape = example.get("shape")
+    if (
+        dtype is None
+        or not isinstance(shape, list)
+        or not all(isinstance(d, int) and 0 < d <= 1 << 20 for d in shape)
+    ):
+        raise UserError(f"{path} has a malformed example-input record",
+                        "re-save the model with wl.quantize.save_quantized")  # fmt: skip
+    return torch.zeros(shape, dtype=dtype)
 
 
 def _rebuild_and_load(payload: dict, model: nn.Module, example_input, path: Path) -> nn.Module:

@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from weightlight.batch import call, size, split
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -45,12 +46,12 @@ class StaticInt8(Config):
     )
 
 
-def calibration_batches(data: Data | None, batches: int, what: str) -> list[torch.Tensor]:
+def calibration_batches(data: Data | None, batches: int, what: str) -> list:
     """Up to `batches` input batches from `data.calib`; UserError when there are none."""
     if data is None:
         raise UserError(f"{what} needs calibration data", "pass data (with a calib loader)")
-    inputs = [b[0] if isinstance(b, (tuple, list)) else b for b in islice(data.calib, batches)]
-    inputs = [x for x in inputs if x.numel() > 0]
+    inputs = [split(b)[0] for b in islice(data.calib, batches)]
+    inputs = [x for x in inputs if size(x) > 0]
     if not inputs:
         raise UserError(
             f"{what}: data.calib yielded no batches, so activation ranges cannot be calibrated",
@@ -77,7 +78,7 @@ def static_int8(model: nn.Module, config: StaticInt8, data: Data | None) -> nn.M
     prepared = _fx.prepare(model, mapping, inputs[0][:1])
     with torch.inference_mode():
         for x in inputs:
-            prepared(x)
+            call(prepared, x)
     return _fx.convert(prepared)
 
 

@@ -25,8 +25,9 @@ def latency_ms(variant: Variant, batch_size: int) -> float | None:
 
 
 def pareto_front(variants: Sequence[Variant], cost: Callable[[Variant], float | None]) -> list[str]:
-    """Names of variants no other variant beats on both cost (lower) and metric (higher)."""
-    points = [(cost(v), v.measurement.metric, v.name) for v in measured(variants)]
+    """Names of variants no other variant beats on both cost (lower) and metric (better: higher,
+    or lower for a lower-is-better metric such as perplexity)."""
+    points = [(cost(v), _goodness(v), v.name) for v in measured(variants)]
     points = [p for p in points if p[0] is not None and p[1] is not None]
     front = []
     for c, m, name in points:
@@ -34,6 +35,14 @@ def pareto_front(variants: Sequence[Variant], cost: Callable[[Variant], float | 
         if not dominated:
             front.append(name)
     return front
+
+
+def _goodness(v: Variant) -> float | None:
+    """The metric signed so that higher is better."""
+    m = v.measurement.metric
+    if m is None:
+        return None
+    return m if v.measurement.metric_higher_is_better else -m
 
 
 def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
@@ -53,15 +62,13 @@ def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
     rows = []
     for v in ok:
         ms = latency_ms(v, bs)
-        metric = v.measurement.metric
         size = v.measurement.size_bytes
         rows.append({
             "name": v.name,
             "kind": v.kind,
             "speedup": base_ms / ms if ms else None,
             "size_ratio": base_size / size if size else None,
-            "metric_drop": (base.measurement.metric - metric)
-            if metric is not None and base.measurement.metric is not None else None,
+            "metric_drop": v.measurement.metric_drop(base.measurement),
         })  # fmt: skip
     summary["ratios"] = rows
     eligible = [r for r in rows if r["name"] != "base" and r["metric_drop"] is not None

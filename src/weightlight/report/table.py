@@ -76,6 +76,8 @@ def _metric(r: Measurement, base: Measurement | None) -> str:
     if r.metric is None:
         return "-"
     text = f"{r.metric:.2f}"
+    if r.metric_worst is not None:
+        text += f" (worst {r.metric_worst:.2f})"
     if base is not None and base is not r and base.metric is not None:
         text += f" ({r.metric - base.metric:+.2f})"
     return text

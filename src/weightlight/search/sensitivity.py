@@ -22,7 +22,6 @@ from weightlight._io import write_text_atomic
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
-from weightlight.outputs import output_tensor
 
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 # ONNX ops that hold weights ORT quantizes (the ones worth keeping in fp32 when fragile).
@@ -51,16 +50,16 @@ def output_cosine(reference: Sequence[torch.Tensor], outputs: Sequence[torch.Ten
 
 def eval_outputs(model, data: Data, batches: int = 4) -> list[torch.Tensor]:
     """Outputs of `model` (torch or any runnable) on the first `batches` eval batches."""
+    from weightlight.batch import split
     from weightlight.measure.runnable import as_runnable
 
-    run = as_runnable(model).run
+    run = as_runnable(model, data.adapter).run
     outs = []
     with torch.inference_mode():
-        for i, (inputs, _) in enumerate(data.eval):
+        for i, b in enumerate(data.eval):
             if i >= batches:
                 break
-            out = output_tensor(run(inputs))
-            outs.append(torch.as_tensor(out).float())
+            outs.append(run(split(b)[0]).float())
     return outs
 
 

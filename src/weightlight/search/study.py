@@ -95,7 +95,7 @@ def search(
     study_name: str | None = None,
     factory: str | Callable[[], nn.Module] | None = None,
     seed: int | None = None,
-    metric: str = "accuracy",
+    metric: str = "task",
     on_trial: Callable[[int, int, TrialResult | None], None] | None = None,
 ) -> SearchResult:
     """Search the space for the cheapest variant within `max_drop` points of the base metric.
@@ -114,9 +114,11 @@ def search(
         study_name: default: the space's name.
         factory: rebuilds the base architecture when reloading saved variants.
         seed: sampler seed (leave None when several workers share a study).
-        metric: "accuracy" (top-1 % on data.eval) or "cosine": 100 x the mean output cosine
-            versus the base model on eval batches, so max_drop=1 means cosine >= 0.99 (for
-            models without meaningful labels, e.g. a transformer's fidelity after int8).
+        metric: "task" (the data's task metric: top-1 %, embedding cosine vs the base x100,
+            MSE or perplexity, each with its direction), "accuracy" (the same for a
+            classification task) or "cosine": 100 x the mean output cosine versus the base
+            model on eval batches, so max_drop=1 means cosine >= 0.99 (for models without
+            meaningful labels, e.g. a transformer's fidelity after int8).
         on_trial: called as on_trial(finished_here, trials, result) after each trial.
 
     Returns:
@@ -128,6 +130,8 @@ def search(
         't7'
     """
     check_arguments(max_drop, objective, trials, time_budget, metric)
+    if data.task_spec.needs_reference and data.reference is None:
+        data = data.with_reference(model)  # every trial is scored against the base
     parsed = space if isinstance(space, SearchSpace) else load_space(space)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,11 +214,11 @@ def open_study(study_name: str, storage: str, seed: int | None):
 
 
 def check_arguments(
-    max_drop: float, objective: str, trials: int, time_budget, metric: str = "accuracy"
+    max_drop: float, objective: str, trials: int, time_budget, metric: str = "task"
 ) -> None:
     """Reject bad search arguments up front, one line each."""
-    if metric not in ("accuracy", "cosine"):
-        raise UserError(f"unknown metric '{metric}'", "use accuracy or cosine")
+    if metric not in ("task", "accuracy", "cosine"):
+        raise UserError(f"unknown metric '{metric}'", "use task, accuracy or cosine")
     if not max_drop >= 0:
         raise UserError(f"max drop must be >= 0 points, got {max_drop:g}", "use e.g. 1.0")
     if objective not in OBJECTIVES:
@@ -351,7 +355,7 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
                    "trial": trial.number, "params": dict(trial.params), "folder": str(folder)},
     })  # fmt: skip
     trial.set_user_attr("variant", named.model_dump(mode="json"))
-    drop = round(base.measurement.metric - metric, 6)
+    drop = round(variant.measurement.metric_drop(base.measurement), 6)
     return TrialResult(trial.number, dict(trial.params), named, drop, cost)
 
 

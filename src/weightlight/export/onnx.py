@@ -92,6 +92,8 @@ def export_onnx(
             notes += ("TorchScript exporter chosen: ORT fuses Attention only in its graphs",)
         simplify = False
         source = _eager_attention(model)
+        if isinstance(example, torch.Tensor) and not example.is_floating_point():
+            source = _UnpaddedTokens(source)
     wrapped = data.adapter.module(source, example).eval()
     with atomic_path(path) as tmp:
         used = _export(wrapped, example, data, tmp, opset, exporter)
@@ -169,6 +171,18 @@ def _export_example(model: nn.Module, data: Data) -> batches.Inputs:
             mask[1, -1] = 0
         example = {**example, "attention_mask": mask}
     return example
+
+
+class _UnpaddedTokens(nn.Module):
+    """Token ids alone (no mask in the batch, so nothing is padded) get an all-ones mask: the
+    same result as no mask, and the mask subgraph ORT's Attention fusion looks for."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.config = model, model.config
+
+    def forward(self, input_ids: torch.Tensor):
+        return self.model(input_ids, attention_mask=torch.ones_like(input_ids))
 
 
 def _eager_attention(model: nn.Module) -> nn.Module:

@@ -92,7 +92,10 @@ def to_device(inputs: Inputs, device: torch.device | str) -> Inputs:
 
 
 def describe(inputs: Inputs) -> str:
-    """A short description for messages: `input_ids (2, 16) int64, attention_mask (2, 16) int64`."""
+    """For messages: `shape (2, 1, 28, 28), dtype float32` for a tensor, else each named
+    tensor: `input_ids (2, 16) int64, attention_mask (2, 16) int64`."""
+    if isinstance(inputs, torch.Tensor):
+        return f"shape {tuple(inputs.shape)}, dtype {str(inputs.dtype).removeprefix('torch.')}"
     return ", ".join(
         f"{name} {tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}"
         for name, t in tensors(inputs)

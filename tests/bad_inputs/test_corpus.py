@@ -64,6 +64,9 @@ API = {
     ),
     "write_text_atomic": lambda digits, path, text="hello": wl._io.write_text_atomic(path, text),
     "build_report": lambda digits, run_dir: wl.report.build_report(run_dir),
+    "measure_pairing": lambda digits, model="mlp", keys=("input_ids", "attention_mask"), **kw: (
+        wl.measure(_pair_model(model), _dict_data(keys, **kw), runs=2, warmup=0, batch_sizes=(1,))
+    ),
     "run_pipeline": lambda digits, recipe, out, model="mlp": wl.pipeline.run(
         wl.recipe.parse_recipe(recipe), _model(model), digits, out
     ),
@@ -76,6 +79,30 @@ def _tensors(n: int, fill, labels):
         x[0, 0, 0, 0] = float(fill)
     y = torch.arange(n) % 2 if labels is None else torch.tensor(labels)
     return x, y
+
+
+def _pair_model(name: str):
+    """A built-in model, or `tiny_bert` (a 1-layer BertModel built from a config)."""
+    if name != "tiny_bert":
+        return _model(name)
+    import transformers
+
+    config = transformers.BertConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        vocab_size=50, max_position_embeddings=32,
+    )  # fmt: skip
+    return transformers.BertModel(config).eval()
+
+
+def _dict_data(keys, task="classification", output=None, pooling=None):
+    """Dict batches holding `keys` (padded token ids: the last two of each row are padding)."""
+    ids = torch.randint(1, 50, (8, 6))
+    ids[:, -2:] = 0
+    tensors = {"input_ids": ids, "attention_mask": (ids != 0).long(),
+               "token_type_ids": torch.zeros_like(ids)}  # fmt: skip
+    rows = [{k: tensors[k][i] for k in keys} | {"labels": torch.tensor(i % 2)} for i in range(8)]
+    loader = torch.utils.data.DataLoader(rows, batch_size=4)
+    return wl.data.from_loaders(loader, loader, task=task, output=output, pooling=pooling)
 
 
 def _tensor_data(shape, dtype: str):

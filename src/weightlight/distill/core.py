@@ -63,7 +63,7 @@ def output_classes(model: nn.Module, data: Data, role: str) -> int:
             out = data.adapter.forward(model.eval(), data.example_batch(2))
     except (RuntimeError, ValueError, TypeError) as exc:
         raise UserError(
-            f"the {role} cannot run on the data's inputs {describe(data.example_input)} "
+            f"the {role} cannot run on the data's input {describe(data.example_input)} "
             f"({str(exc).splitlines()[0][:160]})",
             f"use a {role} built for this data",
         ) from None

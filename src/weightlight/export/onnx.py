@@ -146,7 +146,7 @@ def _validate(model, data: Data, path: Path, opset: int, optimize: str, exporter
         raise
     except Exception as exc:
         raise UserError(
-            f"the model cannot run on the data's inputs {batches.describe(data.example_input)} "
+            f"the model cannot run on the data's input {batches.describe(data.example_input)} "
             f"({one_line(str(exc))[:160]})",
             "export with data whose inputs match the model",
         ) from None

@@ -218,7 +218,7 @@ class OrtModel:
             out = self.session.run(None, feeds)[0]
         except Exception as exc:
             raise UserError(
-                f"ONNX Runtime failed on inputs {batches.describe(inputs)} "
+                f"ONNX Runtime failed on inputs of {batches.describe(inputs)} "
                 f"({one_line(str(exc))[:160]})",
                 "pass inputs with the shape the model was exported for",
             ) from None

@@ -142,7 +142,7 @@ def _check_runs(runnable: Runnable, data: Data) -> None:
         raise
     except (RuntimeError, ValueError, TypeError) as exc:
         raise UserError(
-            f"the model cannot run on the data's inputs {batches.describe(data.example_input)} "
+            f"the model cannot run on the data's input {batches.describe(data.example_input)} "
             f"({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})",
             "use data with the input shape and dtype the model was built for",
         ) from None

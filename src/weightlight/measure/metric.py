@@ -63,7 +63,7 @@ def collect(run, loader: DataLoader, task: Task) -> tuple[list, list]:
             raise
         except (RuntimeError, TypeError, ValueError) as exc:
             raise UserError(
-                f"the model could not run on inputs {batches.describe(inputs)} "
+                f"the model could not run on inputs of {batches.describe(inputs)} "
                 f"({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})",
                 "pass data whose inputs match the model",
             ) from None

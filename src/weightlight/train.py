@@ -150,7 +150,8 @@ def _first_loss(loss_fn, runner: nn.Module, inputs, targets) -> torch.Tensor:
     except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise UserError(
-            f"the model cannot train on the data's batches of {batches.describe(inputs)} ({detail})",
+            f"the model cannot train on the data's batches of {batches.describe(inputs)} "
+            f"({detail})",
             "use data with the inputs and labels the model was built for",
         ) from None
 

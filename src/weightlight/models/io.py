@@ -65,7 +65,14 @@ def save_model(model: nn.Module, path: str | Path, example_input: torch.Tensor |
         elif suffix == ".pt2":
             if example_input is None:
                 raise UserError("saving a .pt2 needs an example input", "pass example_input=")
-            program = torch.export.export(model.eval(), (example_input,))
+            args, kwargs = (
+                ((), dict(example_input))
+                if isinstance(example_input, dict)
+                else (tuple(example_input), {})
+                if isinstance(example_input, (tuple, list))
+                else ((example_input,), {})
+            )
+            program = torch.export.export(model.eval(), args, kwargs)
             torch.export.save(program, tmp)
         else:
             raise UserError(

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from weightlight.batch import call
+
 # Parameter-free modules an output may pass through after its last weighted layer.
 _PASS_THROUGH = (nn.Dropout, nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.Identity, nn.Softmax,
                  nn.LogSoftmax, nn.Flatten)  # fmt: skip
@@ -35,7 +37,7 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
         hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            outputs = _tensors(model(example))
+            outputs = _tensors(call(model, example))
     finally:
         for h in hooks:
             h.remove()

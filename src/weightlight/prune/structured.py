@@ -17,6 +17,7 @@ import torch_pruning as tp
 from pydantic import Field, field_validator
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.layer_names import modules_by_name
@@ -176,7 +177,7 @@ def check_outputs(model: nn.Module, example: torch.Tensor, expected: list[tuple]
 
 def output_shapes(model: nn.Module, example: torch.Tensor) -> list[tuple]:
     with torch.no_grad():
-        return [tuple(t.shape) for t in _tensors(model(example))]
+        return [tuple(t.shape) for t in _tensors(call(model, example))]
 
 
 def _output_sum(out) -> torch.Tensor:

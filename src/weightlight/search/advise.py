@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.hardware import CpuFeatures, cpu_features
 from weightlight.search.sensitivity import pruning_sensitivity, quantization_sensitivity
@@ -98,7 +99,7 @@ def layer_costs(model: nn.Module, example: torch.Tensor) -> list[LayerCost]:
                if n and isinstance(m, _COUNTED)]  # fmt: skip
     try:
         with torch.inference_mode():
-            model.eval()(example)
+            call(model.eval(), example)
     finally:
         for h in handles:
             h.remove()

@@ -39,9 +39,10 @@ def output_tensor(out, name: str | None = None) -> torch.Tensor:
             return values[0]
     if isinstance(out, (tuple, list)) and out:
         return output_tensor(out[0])
-    logits = getattr(out, "logits", None)
-    if isinstance(logits, torch.Tensor):
-        return logits
+    for field in ("logits", "last_hidden_state"):  # output objects that are not dicts
+        value = getattr(out, field, None)
+        if isinstance(value, torch.Tensor):
+            return value
     raise UserError(
         f"the model returned a {type(out).__name__}, which holds no output tensor",
         "return a tensor, a tuple or a ModelOutput from forward()",

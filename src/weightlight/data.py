@@ -24,7 +24,7 @@ from weightlight._factory import import_factory, is_factory_spec
 from weightlight.adapter import ModelAdapter
 from weightlight.errors import UserError
 from weightlight.tasks import Task, get_task
-from weightlight.text import TEXT_SUFFIXES, text_data
+from weightlight.text import TEXT_SUFFIXES, text_loaders
 
 # MNIST's mean/std, so digits resized to 28x28 look like MNIST to a model trained on it.
 _MNIST_MEAN, _MNIST_STD = 0.1307, 0.3081
@@ -354,6 +354,32 @@ def load_data(
         pooled = ("last_hidden_state", "mean") if spec_.pooled else (None, None)
         data = dataclasses.replace(data, task=task, adapter=ModelAdapter(*pooled))
     return data
+
+
+def text_data(
+    path: str | Path,
+    tokenizer_folder: str | Path,
+    *,
+    task: str = "embedding",
+    max_length: int = 128,
+    fixed_length: bool = False,
+    batch_size: int = 32,
+    eval_fraction: float = 0.2,
+    seed: int = 0,
+) -> Data:
+    """Unlabelled sentences of a .txt / .jsonl file for `task` (embedding or causal_lm),
+    tokenized by a Hugging Face folder's tokenizer into padded dict batches (20 % held out).
+
+    Example:
+        >>> data = text_data("sentences.txt", get_model_path(), max_length=64)
+        >>> sorted(data.example_input)
+        ['attention_mask', 'input_ids', 'token_type_ids']
+    """
+    train, held_out = text_loaders(
+        path, tokenizer_folder, max_length=max_length, fixed_length=fixed_length,
+        batch_size=batch_size, eval_fraction=eval_fraction, seed=seed,
+    )  # fmt: skip
+    return from_loaders(train, held_out, task=task, name=Path(path).name)
 
 
 def _load_source(spec: str, *, seed: int, batch_size: int) -> Data:

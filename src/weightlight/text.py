@@ -83,28 +83,20 @@ class Tokenize:
         )
 
 
-def text_data(
+def text_loaders(
     path: str | Path,
     tokenizer_folder: str | Path,
     *,
-    task: str = "embedding",
     max_length: int = 128,
     fixed_length: bool = False,
     batch_size: int = 32,
     eval_fraction: float = 0.2,
     seed: int = 0,
-):
-    """A Data bundle of unlabelled sentences for `task` (embedding or causal_lm).
+) -> tuple[DataLoader, DataLoader]:
+    """(train, eval) loaders of padded dict batches over a text file's sentences.
 
-    Sentences are shuffled (seeded) and split into train / eval; calibration reads train.
-
-    Example:
-        >>> data = text_data("sentences.txt", get_model_path(), max_length=64)
-        >>> sorted(data.example_input)
-        ['attention_mask', 'input_ids', 'token_type_ids']
+    Sentences are shuffled (seeded) and split; `weightlight.data.text_data` bundles them.
     """
-    from weightlight.data import from_loaders
-
     if max_length < 2:
         raise UserError(f"max_length must be >= 2, got {max_length}", "use e.g. 128")
     texts = read_texts(path)
@@ -116,4 +108,4 @@ def text_data(
     collate = Tokenize(tokenizer, max_length, fixed_length)
     train = DataLoader(texts[n_eval:], batch_size=batch_size, shuffle=False, collate_fn=collate)
     held_out = DataLoader(texts[:n_eval], batch_size=batch_size, collate_fn=collate)
-    return from_loaders(train, held_out, task=task, name=Path(path).name)
+    return train, held_out

@@ -9,7 +9,8 @@ import torch
 from transformer_helpers import save_tiny_bert_folder, tiny_bert, write_sentences
 
 import weightlight as wl
-from weightlight.text import read_texts, text_data
+from weightlight.data import text_data
+from weightlight.text import read_texts
 
 pytest.importorskip("transformers")
 

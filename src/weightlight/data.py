@@ -1,8 +1,12 @@
 """Data bundles: what every technique and measurement reads its batches from.
 
-A `Data` holds three loaders (train for fine-tuning, calib for calibration, eval for the
-metric) plus one example input, so techniques never guess shapes. Sources: scikit-learn's
-bundled digits (no download), a `.npz` file, an image folder, or a python factory.
+A `Data` holds four loaders (train for fine-tuning, calib for calibration, val for choosing
+between variants, eval for the metric reported on held-out data) plus one example input, so
+techniques never guess shapes. Choosing the "best" variant on the same set whose figure is
+reported would flatter it (the winner of many noisy comparisons looks better than it is), so
+`val` is carved from the training split (seeded, stratified) and `eval` stays untouched.
+Sources: scikit-learn's bundled digits (no download), a `.npz` file, an image folder, or a
+python factory.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ class Data:
     Attributes:
         train: loader for fine-tuning (shuffled, seeded).
         calib: a small loader drawn from the training split, for calibration.
-        eval: held-out loader used for the metric.
+        eval: held-out test loader: the metric every report shows.
+        val: validation loader carved from the training data: what selection (the report's
+            "best", search winners, sensitivity ranking) compares on. None for bundles built
+            before it existed or by hand; selection then falls back to `eval` and says so.
         example_input: one batch of size 1, with the shape and dtype the model expects.
         task: "classification" (top-1 accuracy is the default metric).
         num_classes: number of classes for classification.
@@ -44,6 +51,12 @@ class Data:
     task: str = "classification"
     num_classes: int | None = None
     name: str = "data"
+    val: DataLoader | None = None
+
+    @property
+    def selection(self) -> DataLoader:
+        """The loader choices are made on: `val`, or `eval` when there is no validation split."""
+        return self.val if self.val is not None else self.eval
 
     def example_batch(self, batch_size: int) -> torch.Tensor:
         """The example input repeated to `batch_size` (for latency and export)."""
@@ -59,13 +72,27 @@ def from_tensors(
     *,
     batch_size: int = 64,
     calib_size: int = 256,
+    val_fraction: float = 0.15,
     seed: int = 0,
     name: str = "tensors",
 ) -> Data:
-    """Build a Data bundle from ready tensors, checking them first."""
+    """Build a Data bundle from ready tensors, checking them first.
+
+    `val_fraction` of the training tensors (stratified, seeded) become the validation split
+    and are not trained on; 0 keeps them all for training (selection then uses `x_eval`).
+    """
     for split, x, y in (("train", x_train, y_train), ("eval", x_eval, y_eval)):
         _check_split(name, split, x, y)
+    if not 0 <= val_fraction < 1:
+        raise UserError(f"val_fraction must be in [0, 1), got {val_fraction:g}", "use e.g. 0.15")
     num_classes = int(max(y_train.max(), y_eval.max())) + 1
+    val = None
+    n_val = round(len(x_train) * val_fraction)
+    if n_val >= 1 and len(x_train) - n_val >= 1:
+        idx_train, idx_val = _split(y_train, n_val, seed)
+        x_val, y_val = x_train[idx_val], y_train[idx_val]
+        x_train, y_train = x_train[idx_train], y_train[idx_train]
+        val = DataLoader(TensorDataset(x_val, y_val), batch_size=256)
     g = torch.Generator().manual_seed(seed)
     calib_idx = torch.randperm(len(x_train), generator=g)[: min(calib_size, len(x_train))]
     train_ds = TensorDataset(x_train, y_train)
@@ -84,7 +111,22 @@ def from_tensors(
         task="classification",
         num_classes=num_classes,
         name=name,
+        val=val,
     )
+
+
+def _split(y: torch.Tensor, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): stratified where every class has 2+ samples."""
+    from sklearn.model_selection import train_test_split
+
+    labels = y.numpy()
+    stratify = labels if np.unique(labels, return_counts=True)[1].min() >= 2 else None
+    try:
+        return train_test_split(
+            np.arange(len(labels)), test_size=n_val, random_state=seed, stratify=stratify
+        )
+    except ValueError:  # too few samples per class for a stratified split of this size
+        return train_test_split(np.arange(len(labels)), test_size=n_val, random_state=seed)
 
 
 def from_arrays(
@@ -118,8 +160,9 @@ def digits(
 
     The 1,797 8x8 images are scaled to [0, 1], resized to `image_size` (bilinear) and
     normalized with MNIST's mean/std; 360 images (20 %, stratified, fixed by `seed`) are held
-    out for evaluation. Nothing is downloaded. With `augment`, training images are shifted by
-    up to 2 pixels: with only 1,437 training images this is what lifts the seed CNN from
+    out as the test set, and 216 of the remaining 1,437 (15 %, stratified) form the validation
+    split that selection uses. Nothing is downloaded. With `augment`, training images are shifted by
+    up to 2 pixels: with only 1,221 training images this is what lifts the seed CNN from
     ~97.5 % to ~99 % test accuracy.
 
     Example:

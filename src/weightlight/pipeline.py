@@ -32,7 +32,7 @@ from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail
 from weightlight.export.stage import export
 from weightlight.measure import measure
-from weightlight.measure.energy import measure_rapl_watts, with_energy
+from weightlight.measure.energy import measure_energy
 from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import load_model, save_model
 from weightlight.prune.dispatch import prune
@@ -245,16 +245,9 @@ class _RunState:
             made, self.data, name=name, batch_sizes=options.batch_sizes, threads=options.threads,
             runs=options.runs, warmup=options.warmup,
         )  # fmt: skip
-        energy = self.recipe.energy
-        watts = None
-        with contextlib.suppress(Exception):
-            runnable = as_runnable(made)
-            watts = measure_rapl_watts(
-                runnable.run, self.data.example_batch(max(options.batch_sizes))
-            )
-        record = with_energy(
-            record, carbon_g_per_kwh=energy.carbon_g_per_kwh, price_per_kwh=energy.price_per_kwh,
-            currency=energy.currency, rapl_watts=watts, watts_per_thread=energy.watts_per_thread,
+        record = measure_energy(
+            record, as_runnable(made).run,
+            self.data.example_batch(max(options.batch_sizes)), **energy_options(self.recipe),
         )  # fmt: skip
         quantized = kind in ("quantize", "baseline") or bool(config.get("quantize"))
         source = self.done(parent) if parent else None
@@ -311,6 +304,13 @@ def _as_module(model) -> nn.Module:
             "put export stages last, or branch from a torch variant with 'from:'",
         )
     return model
+
+
+def energy_options(recipe: Recipe) -> dict:
+    """The recipe's energy settings as `measure_energy` keywords (runs and searches alike)."""
+    e = recipe.energy
+    return {"carbon_g_per_kwh": e.carbon_g_per_kwh, "price_per_kwh": e.price_per_kwh,
+            "currency": e.currency, "watts_per_thread": e.watts_per_thread}  # fmt: skip
 
 
 def process_rank() -> int:

@@ -32,6 +32,13 @@ class Energy(BaseModel):
     watts: float
     batch_size: int
     method: str
+    # True: power is the model `threads x W per thread`, not a reading (old records: from
+    # the method text, which then began with "estimate").
+    estimate: bool | None = None
+
+    def model_post_init(self, _context) -> None:
+        if self.estimate is None:
+            object.__setattr__(self, "estimate", self.method.startswith("estimate"))
 
 
 class Measurement(BaseModel):
@@ -59,6 +66,11 @@ class Measurement(BaseModel):
     energy: Energy | None = None
     methods: dict[str, str]
     notes: tuple[str, ...] = ()
+    # Selection uses the validation split, reports use the test split (`metric`); the sample
+    # counts give the confidence intervals. Absent in records written before the split.
+    val_metric: float | None = None
+    metric_samples: int | None = None
+    val_samples: int | None = None
 
     def latency_at(self, batch_size: int) -> LatencyPoint | None:
         """The latency point for `batch_size`, if it was measured."""

@@ -31,8 +31,9 @@ from weightlight._io import write_text_atomic
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.measure import measure
-from weightlight.measure.energy import with_energy
-from weightlight.pipeline import run
+from weightlight.measure.energy import measure_energy
+from weightlight.measure.runnable import as_runnable
+from weightlight.pipeline import energy_options, run
 from weightlight.recipe import Recipe, dump_recipe, variant_name
 from weightlight.report import build_report
 from weightlight.search.sensitivity import eval_outputs, output_cosine, rank_and_seed
@@ -46,13 +47,18 @@ _STARTED = tuple(s for s in optuna.trial.TrialState if s != optuna.trial.TrialSt
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One finished trial: its choices, its final variant and the two objective values."""
+    """One finished trial: its choices, its final variant and the two objective values.
+
+    `metric_drop` is the drop on the validation split (what the search optimizes and selects
+    on); `test_drop` is the drop on the held-out test split, the figure to report.
+    """
 
     number: int
     params: dict
     variant: Variant
     metric_drop: float
     cost: float
+    test_drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,8 @@ def search(
         study_name: default: the space's name.
         factory: rebuilds the base architecture when reloading saved variants.
         seed: sampler seed (leave None when several workers share a study).
-        metric: "accuracy" (top-1 % on data.eval) or "cosine": 100 x the mean output cosine
-            versus the base model on eval batches, so max_drop=1 means cosine >= 0.99 (for
+        metric: "accuracy" (top-1 %) or "cosine": 100 x the mean output cosine
+            versus the base model, so max_drop=1 means cosine >= 0.99 (for
             models without meaningful labels, e.g. a transformer's fidelity after int8).
         on_trial: called as on_trial(finished_here, trials, result) after each trial.
 
@@ -142,8 +148,11 @@ def search(
     base = _base_variant(model, data, probe, out)
     fidelity = None
     if metric == "cosine":  # the base agrees with itself: 100 points
-        fidelity = _Fidelity(eval_outputs(model, data), factory)
-        base = base.model_copy(update={"measurement": fidelity.relabel(base.measurement, 100.0)})
+        fidelity = _Fidelity(model, data, factory)
+        relabelled = fidelity.relabel(
+            base.measurement, 100.0, 100.0 if fidelity.val is not None else None
+        )
+        base = base.model_copy(update={"measurement": relabelled})
     fragile: list[str] = []
     if parsed.uses_fragile():
         fragile = rank_and_seed(model, data, parsed, out, study, fresh)
@@ -263,7 +272,8 @@ def summarize_study(study, base: Variant, out: Path, objective: str, max_drop: f
             continue  # a repeat of an earlier trial: counted once
         if t.state == optuna.trial.TrialState.COMPLETE and "variant" in t.user_attrs:
             variant = Variant.model_validate(t.user_attrs["variant"])
-            done.append(TrialResult(t.number, dict(t.params), variant, t.values[0], t.values[1]))
+            done.append(TrialResult(t.number, dict(t.params), variant, t.values[0], t.values[1],
+                                    _test_drop(base, variant)))  # fmt: skip
         elif t.state == optuna.trial.TrialState.FAIL and "error" in t.user_attrs:
             failed.append((t.number, t.user_attrs["error"]))
     result = SearchResult(
@@ -280,11 +290,16 @@ def summarize_study(study, base: Variant, out: Path, objective: str, max_drop: f
 def _as_json(result: SearchResult) -> dict:
     def row(t: TrialResult) -> dict:
         return {"trial": t.number, "name": t.variant.name, "metric_drop": t.metric_drop,
+                "test_drop": t.test_drop, "test_metric": t.variant.measurement.metric,
                 "cost": t.cost, "params": t.params}  # fmt: skip
 
     return {
         "objective": result.objective, "max_drop": result.max_drop,
+        "selected_on": "validation split" if result.base.measurement.val_metric is not None
+        else "test split (no validation split in the data)",
+        "metric_drop": "on the split selection uses; test_drop: on the held-out test split",
         "base_metric": result.base.measurement.metric,
+        "base_val_metric": result.base.measurement.val_metric,
         "base_cost": cost_of(result.base, result.objective),
         "best": row(result.best) if result.best else None,
         "front": [row(t) for t in result.front], "trials": [row(t) for t in result.trials],
@@ -298,20 +313,26 @@ class _Fidelity:
 
     NAME = "output cosine vs base (x100)"
 
-    def __init__(self, reference: list, factory) -> None:
-        self.reference, self.factory = reference, factory
+    def __init__(self, model, data: Data, factory) -> None:
+        self.test = eval_outputs(model, data, loader=data.eval)
+        self.val = eval_outputs(model, data) if data.val is not None else None
+        self.factory = factory
 
-    def relabel(self, measurement, value: float):
+    def relabel(self, measurement, value: float, val_value: float | None):
         methods = {**measurement.methods, "metric": "100 x mean per-sample output cosine "
-                   "versus the base model on data.eval batches"}  # fmt: skip
-        return measurement.with_updates(metric=value, metric_name=self.NAME, methods=methods)
+                   "versus the base model on test-split batches (selection: validation)"}
+        return measurement.with_updates(metric=value, metric_name=self.NAME, methods=methods,
+                                        val_metric=val_value)  # fmt: skip
 
     def score(self, folder: Path, variant: Variant, data: Data):
         from weightlight.models.io import load_model
 
         loaded = load_model(folder / variant.artifact, factory=self.factory)
-        value = 100.0 * output_cosine(self.reference, eval_outputs(loaded, data))
-        return self.relabel(variant.measurement, round(value, 4))
+        test = 100.0 * output_cosine(self.test, eval_outputs(loaded, data, loader=data.eval))
+        val = None
+        if self.val is not None:
+            val = round(100.0 * output_cosine(self.val, eval_outputs(loaded, data)), 4)
+        return self.relabel(variant.measurement, round(test, 4), val)
 
 
 def _run_trial(trial, space, fragile, model, data, base, out, objective, factory, fidelity=None):
@@ -351,8 +372,17 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
                    "trial": trial.number, "params": dict(trial.params), "folder": str(folder)},
     })  # fmt: skip
     trial.set_user_attr("variant", named.model_dump(mode="json"))
-    drop = round(base.measurement.metric - metric, 6)
-    return TrialResult(trial.number, dict(trial.params), named, drop, cost)
+    # Optimized and selected on validation; the test drop is only reported.
+    b, m = base.measurement, named.measurement
+    on_val = b.val_metric is not None and m.val_metric is not None
+    drop = round(b.val_metric - m.val_metric, 6) if on_val else round(b.metric - metric, 6)
+    return TrialResult(trial.number, dict(trial.params), named, drop, cost,
+                       _test_drop(base, named))  # fmt: skip
+
+
+def _test_drop(base: Variant, variant: Variant) -> float | None:
+    b, m = base.measurement.metric, variant.measurement.metric
+    return round(b - m, 6) if b is not None and m is not None else None
 
 
 def _reuse(study, trial, space: SearchSpace, fragile) -> TrialResult | None:
@@ -385,14 +415,15 @@ def _base_variant(model: nn.Module, data: Data, recipe: Recipe, out: Path) -> Va
     saved = [v for v in read_variants(out) if v.kind == "base" and v.ok]
     if saved:
         return saved[0]
-    options, energy = recipe.measure, recipe.energy
+    options = recipe.measure
     record = measure(
         model, data, name="base", batch_sizes=options.batch_sizes, threads=options.threads,
         runs=options.runs, warmup=options.warmup,
     )  # fmt: skip
-    record = with_energy(
-        record, carbon_g_per_kwh=energy.carbon_g_per_kwh, price_per_kwh=energy.price_per_kwh,
-        currency=energy.currency, rapl_watts=None, watts_per_thread=energy.watts_per_thread,
+    # The same energy method as every trial's variants (wl.run): RAPL where readable.
+    record = measure_energy(
+        record, as_runnable(model).run,
+        data.example_batch(max(options.batch_sizes)), **energy_options(recipe),
     )  # fmt: skip
     base = Variant(name="base", parent=None, kind="base", status="ok", measurement=record)
     write_variants(out, [base])

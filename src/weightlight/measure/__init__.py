@@ -128,8 +128,11 @@ def measure(
             f"perf_counter, median and p90, {threads} intra-op threads",
             "metric": f"{metric_name} on the held-out test split (data.eval, "
             f"{_samples(data.eval)} samples)"
-            + (f"; selection uses the validation split ({_samples(data.val)} samples)"
-               if data.val is not None else "; no validation split: selection uses it too"),
+            + (
+                f"; selection uses the validation split ({_samples(data.val)} samples)"
+                if data.val is not None
+                else "; no validation split: selection uses it too"
+            ),
             "peak_memory": peak_method,
             **getattr(runnable, "method_notes", {}),
         },

@@ -113,9 +113,11 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
     head += "".join(f"<th>p50 ms bs{b}</th><th>p90 ms bs{b}</th>" for b in sizes)
     energy = energy_label(variants)
     tag = f" ({energy})" if energy else ""
-    head += (f"<th>speed-up bs{bs}</th><th>smaller</th><th>val metric</th>"
-             "<th>test metric [95 % CI]</th><th>peak MB</th>"
-             f"<th>mJ/inf{tag}</th><th>gCO2/1M{tag}</th><th>cost/1M{tag}</th><th>notes</th></tr>")
+    head += (
+        f"<th>speed-up bs{bs}</th><th>smaller</th><th>val metric</th>"
+        "<th>test metric [95 % CI]</th><th>peak MB</th>"
+        f"<th>mJ/inf{tag}</th><th>gCO2/1M{tag}</th><th>cost/1M{tag}</th><th>notes</th></tr>"
+    )
     rows = [head]
     for v in variants:
         m = v.measurement

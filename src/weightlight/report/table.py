@@ -87,8 +87,10 @@ def _metric(r: Measurement, base: Measurement | None) -> str:
         text += f" [{lo:.1f}-{hi:.1f}]"
     if base is not None and base is not r and base.metric is not None:
         text += f" ({r.metric - base.metric:+.2f}"
-        if accuracy and base.metric_samples and within_noise(
-            r.metric, r.metric_samples, base.metric, base.metric_samples
+        if (
+            accuracy
+            and base.metric_samples
+            and within_noise(r.metric, r.metric_samples, base.metric, base.metric_samples)
         ):
             text += " ≈"
         text += ")"

@@ -319,8 +319,11 @@ class _Fidelity:
         self.factory = factory
 
     def relabel(self, measurement, value: float, val_value: float | None):
-        methods = {**measurement.methods, "metric": "100 x mean per-sample output cosine "
-                   "versus the base model on test-split batches (selection: validation)"}
+        methods = {
+            **measurement.methods,
+            "metric": "100 x mean per-sample output cosine "
+            "versus the base model on test-split batches (selection: validation)",
+        }
         return measurement.with_updates(metric=value, metric_name=self.NAME, methods=methods,
                                         val_metric=val_value)  # fmt: skip
 

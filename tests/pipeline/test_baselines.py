@@ -29,4 +29,3 @@ def test_static_peers_quantize_the_convolutions(tmp_path, digits):
     for peer in (fx, ort):
         out = wl.measure.as_runnable(peer).run(digits.example_batch(8))
         assert torch.allclose(out, ref, atol=0.1 * ref.abs().max().item())
-

@@ -85,7 +85,8 @@ def _conclusion(summary: dict) -> str:
     if peer:
         verdict = "beats" if summary.get("beats_peers") else "does not beat"
         text += (
-            f"<p>The recipe {verdict} the best peer (a library tutorial's default int8) (<code>{_e(peer['name'])}</code>: "
+            f"<p>The recipe {verdict} the best peer, a library tutorial's default int8 "
+            f"(<code>{_e(peer['name'])}</code>: "
             f"{peer['speedup']:.1f}x faster, {peer['size_ratio']:.1f}x smaller).</p>"
         )
     return text

@@ -2,8 +2,11 @@
 
 Each trial samples a concrete recipe from the space, runs it with `wl.run` into
 `<out>/trials/<number>/` (saved and measured like any run) and reports two objectives to
-optuna, both minimized: the metric drop versus the base model, and the cost (latency at the
-largest batch size, size on disk, or energy per million inferences). The result is the Pareto
+optuna, both minimized: the metric drop versus the base model on the validation split (the
+test split is only reported), and the cost (latency at the largest batch size, size on disk,
+or energy per million inferences). A timed cost is the trial's ratio to the base re-timed
+beside it in the same run, times the search base's figure, so trials run minutes apart under
+different machine load compare fairly. The result is the Pareto
 front over every finished trial of the study (all workers) and the BEST variant under the
 accuracy constraint: the lowest cost among trials whose drop is within `max_drop`, never the
 first trial that fits (INC's tuner stops at the first, and often ends with nothing). The first
@@ -36,7 +39,8 @@ from weightlight.measure.runnable import as_runnable
 from weightlight.pipeline import energy_options, run
 from weightlight.recipe import Recipe, dump_recipe, variant_name
 from weightlight.report import build_report
-from weightlight.search.sensitivity import eval_outputs, output_cosine, rank_and_seed
+from weightlight.search.fidelity import Fidelity
+from weightlight.search.sensitivity import rank_and_seed
 from weightlight.search.space import FirstChoice, SearchSpace, load_space
 from weightlight.variants import Variant, read_variants, write_variants
 
@@ -148,7 +152,7 @@ def search(
     base = _base_variant(model, data, probe, out)
     fidelity = None
     if metric == "cosine":  # the base agrees with itself: 100 points
-        fidelity = _Fidelity(model, data, factory)
+        fidelity = Fidelity(model, data, factory)
         relabelled = fidelity.relabel(
             base.measurement, 100.0, 100.0 if fidelity.val is not None else None
         )
@@ -308,36 +312,6 @@ def _as_json(result: SearchResult) -> dict:
     }  # fmt: skip
 
 
-class _Fidelity:
-    """Scores a trial's final model by its output cosine with the base model (x 100)."""
-
-    NAME = "output cosine vs base (x100)"
-
-    def __init__(self, model, data: Data, factory) -> None:
-        self.test = eval_outputs(model, data, loader=data.eval)
-        self.val = eval_outputs(model, data) if data.val is not None else None
-        self.factory = factory
-
-    def relabel(self, measurement, value: float, val_value: float | None):
-        methods = {
-            **measurement.methods,
-            "metric": "100 x mean per-sample output cosine "
-            "versus the base model on test-split batches (selection: validation)",
-        }
-        return measurement.with_updates(metric=value, metric_name=self.NAME, methods=methods,
-                                        val_metric=val_value)  # fmt: skip
-
-    def score(self, folder: Path, variant: Variant, data: Data):
-        from weightlight.models.io import load_model
-
-        loaded = load_model(folder / variant.artifact, factory=self.factory)
-        test = 100.0 * output_cosine(self.test, eval_outputs(loaded, data, loader=data.eval))
-        val = None
-        if self.val is not None:
-            val = round(100.0 * output_cosine(self.val, eval_outputs(loaded, data)), 4)
-        return self.relabel(variant.measurement, round(test, 4), val)
-
-
 def _run_trial(trial, space, fragile, model, data, base, out, objective, factory, fidelity=None):
     """Run one sampled recipe; None (with the error in the trial's attrs) if it failed."""
     try:
@@ -354,6 +328,7 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
     final = variant_name(recipe.stages[-1], len(recipe.stages) - 1)
     variant = next((v for v in variants if v.name == final), None)
     cost = cost_of(variant, objective) if variant is not None and variant.ok else None
+    cost = _on_base_scale(cost, variants, base, objective)
     if cost is not None and fidelity is not None:
         try:
             variant = variant.model_copy(
@@ -381,6 +356,17 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
     drop = round(b.val_metric - m.val_metric, 6) if on_val else round(b.metric - metric, 6)
     return TrialResult(trial.number, dict(trial.params), named, drop, cost,
                        _test_drop(base, named))  # fmt: skip
+
+
+def _on_base_scale(cost, variants: list[Variant], base: Variant, objective: str):
+    """A timed cost made comparable across trials: each trial's run re-times its variants
+    interleaved with the base (wl.run), so cost / that base's cost is free of the machine's
+    state during that trial; times the search base's cost, it is back in ms (or J)."""
+    if cost is None or objective == "size":
+        return cost
+    with_it = next((v for v in variants if v.kind == "base" and v.ok), None)
+    here, ref = cost_of(with_it, objective) if with_it else None, cost_of(base, objective)
+    return cost / here * ref if here and ref else cost
 
 
 def _test_drop(base: Variant, variant: Variant) -> float | None:

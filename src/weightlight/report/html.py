@@ -58,6 +58,11 @@ def render_html(
                 f"{_e(m)}: {_e(', '.join(names))}" for m, names in how["by_method"].items()
             )
         parts.append(f"<tr><td>{_e(column)}</td><td style='text-align:left'>{text}</td></tr>")
+    tools = {v.measurement.runtime: v.measurement.methods.get("counted_by") for v in variants
+             if v.ok and v.measurement.methods.get("counted_by")}  # fmt: skip
+    for runtime, tool in tools.items():  # the same definitions, each runtime's own counter
+        parts.append(f"<tr><td>counted by ({_e(runtime)})</td>"
+                     f"<td style='text-align:left'>{_e(tool)}</td></tr>")  # fmt: skip
     parts.append("</table></body></html>")
     return "\n".join(parts)
 

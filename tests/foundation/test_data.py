@@ -47,7 +47,8 @@ def test_npz_source(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.normal(size=(50, 4)).astype("f4"), y=rng.integers(0, 3, 50))
     data = wl.data.load_data(str(tmp_path / "d.npz"))
-    assert len(data.train.dataset) + len(data.eval.dataset) == 50
+    sizes = [len(data.train.dataset), len(data.val.dataset), len(data.eval.dataset)]
+    assert sum(sizes) == 50 and sizes[1] == 6  # 15 % of the 40 non-test samples validate
     assert data.example_input.shape == (1, 4)
 
 

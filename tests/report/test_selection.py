@@ -83,3 +83,20 @@ def test_a_column_measured_two_ways_is_flagged(tmp_path):
     assert payload["methods"]["peak_memory"]["same_for_all_rows"] is False
     assert payload["methods"]["peak_memory"]["by_method"]["live tensors"] == ["old"]
     assert "NOT the same for every row" in (tmp_path / "report.html").read_text()
+
+
+def test_a_record_written_before_these_fields_still_loads():
+    old = _variant("base", "base", 10.0, 99.0, None).measurement.model_dump(mode="json")
+    for key in ("val_metric", "metric_samples", "val_samples"):
+        del old[key]
+    old["energy"] = {"joules_per_1m": 1.0, "kwh_per_1m": 1.0, "co2_g_per_1m": 1.0,
+                     "cost_per_1m": 1.0, "currency": "USD", "watts": 20.0, "batch_size": 64,
+                     "method": "estimate: 2 threads x 10 W per busy thread (no RAPL)"}  # fmt: skip
+    loaded = Measurement.model_validate_json(json.dumps(old))
+    assert loaded.val_metric is None and loaded.metric_samples is None
+    assert loaded.energy.estimate is True  # an old estimate is still labelled one
+    rapl = {**old["energy"], "method": "RAPL package power while running minus idle power"}
+    assert (
+        Measurement.model_validate_json(json.dumps({**old, "energy": rapl})).energy.estimate
+        is False
+    )

@@ -95,6 +95,24 @@ def student(teacher: SentenceEncoder, calib, train, args) -> SentenceEncoder:
     return tuned
 
 
+def student_candidates(teacher, calib, train, data, dyn, args) -> list[Candidate]:
+    """The pruned + distilled student in fp32 and int8 (FFN-out fp32, or smoothed)."""
+    out, q = args.out / "onnx", wl.export.quantize_onnx
+    small = student(teacher, calib, train, args)
+    fp32 = wl.export.onnx(small, data, out / "student.onnx", optimize="all")
+    smooth = wl.export.onnx(smooth_encoder(small, calib, alpha=args.alpha), data,
+                            out / "student_smooth.onnx", optimize="all")  # fmt: skip
+    keep = dyn.model_copy(update={"exclude_nodes": ffn_output_nodes(fp32.path)})
+    name = f"pruned h{args.head_ratio} f{args.ffn_ratio} + distilled"
+    return [
+        Candidate(f"{name} fp32", fp32, "weightlight"),
+        Candidate(f"{name} int8 FFN-out fp32", q(fp32, data, out / "s_keep.onnx", keep),
+                  "weightlight"),
+        Candidate(f"{name} Smooth int8", q(smooth, data, out / "s_smooth.onnx", dyn),
+                  "weightlight"),
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -107,6 +125,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--alpha", type=float, default=0.5, help="SmoothQuant migration")
+    parser.add_argument("--no-student", action="store_true", help="skip pruning + distilling")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_encoder"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -137,11 +156,6 @@ def main() -> None:
     q = wl.export.quantize_onnx
     smoothed = wl.export.onnx(smooth_encoder(eager, calib, alpha=args.alpha), data,
                               out / "smooth.onnx", optimize="all")  # fmt: skip
-    small = student(eager, calib, train, args)
-    small_fp32 = wl.export.onnx(small, data, out / "student.onnx", optimize="all")
-    small_smooth = wl.export.onnx(smooth_encoder(small, calib, alpha=args.alpha), data,
-                                  out / "student_smooth.onnx", optimize="all")  # fmt: skip
-    small_fragile = ffn_output_nodes(small_fp32.path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated; still the peer
         torch_dyn = torch.ao.quantization.quantize_dynamic(base, {torch.nn.Linear}, torch.qint8)
@@ -156,14 +170,9 @@ def main() -> None:
         Candidate("SmoothQuant + int8", q(smoothed, data, out / "smooth_dyn.onnx", dyn), wl_),
         Candidate("MatMulNBits int8 blk32", quantize_nbits(fused, out / "nb8.onnx", bits=8), wl_),
         Candidate("MatMulNBits int4 blk32", quantize_nbits(fused, out / "nb4.onnx", bits=4), wl_),
-        Candidate("pruned+distilled fp32", small_fp32, wl_),
-        Candidate("pruned+distilled int8, FFN-out fp32", q(small_fp32, data, out / "s_keep.onnx",
-                  dyn.model_copy(update={"exclude_nodes": small_fragile})), wl_),  # fmt: skip
-        Candidate("pruned+distilled SmoothQuant int8",
-                  q(small_smooth, data, out / "s_smooth_dyn.onnx", dyn), wl_),
-        Candidate("pruned+distilled MatMulNBits int8",
-                  quantize_nbits(small_fp32, out / "s_nb8.onnx", bits=8), wl_),
     ]  # fmt: skip
+    if not args.no_student:
+        candidates += student_candidates(eager, calib, train, data, dyn, args)
     for c in candidates:
         if isinstance(c.model, wl.export.OrtModel):
             c.model.set_threads(args.threads)

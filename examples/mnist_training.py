@@ -12,7 +12,7 @@ parser.add_argument("--epochs", type=float, default=15)
 parser.add_argument("--out", default="cnn.safetensors")
 args = parser.parse_args()
 
-data = wl.data.digits()  # 1,437 training and 360 test images, no download
+data = wl.data.digits()  # 1,221 training, 216 validation, 360 test images, no download
 model = wl.train(wl.models.mnist_cnn(), data, epochs=args.epochs)
 wl.models.save_model(model, args.out)  # safetensors; names its architecture for reloading
 

@@ -1,12 +1,15 @@
 """Data bundles: what every technique and measurement reads its batches from.
 
-A `Data` holds three loaders (train for fine-tuning, calib for calibration, eval for the
-metric) plus one example input, so techniques never guess shapes. The loaders are kept as
-given (their collate_fn, sampler and workers too); a batch is a tensor, a tuple or a dict
-(see `weightlight.batch`). The task says what the metric is, and the adapter which output of
-the model it reads (see `weightlight.adapter`). Sources: scikit-learn's bundled digits (no
-download), a `.npz` file, an image folder, a text file (`weightlight.text`) or a python
-factory.
+A `Data` holds four loaders (train for fine-tuning, calib for calibration, val for choosing
+between variants, eval for the metric reported on held-out data) plus one example input, so
+techniques never guess shapes. Choosing the "best" variant on the same set whose figure is
+reported would flatter it (the winner of many noisy comparisons looks better than it is), so
+`val` is carved from the training split (seeded, stratified) and `eval` stays untouched.
+User loaders are kept as given (their collate_fn, sampler and workers too); a batch is a
+tensor, a tuple or a dict (see `weightlight.batch`). The task says what the metric is, and the
+adapter which output of the model it reads (see `weightlight.adapter`). Sources: scikit-learn's
+bundled digits (no download), a `.npz` file, an image folder, a text file (`weightlight.text`)
+or a python factory.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ class Data:
     Attributes:
         train: loader for fine-tuning (shuffled, seeded).
         calib: a small loader drawn from the training split, for calibration.
-        eval: held-out loader used for the metric.
+        eval: held-out test loader: the metric every report shows.
+        val: validation loader carved from the training data: what selection (the report's
+            "best", search winners, sensitivity ranking) compares on. None for bundles built
+            before it existed or by hand; selection then falls back to `eval` and says so.
         example_input: one batch of size 1 in the form the model takes (tensor, tuple, dict).
         task: classification, embedding, regression or causal_lm (see `weightlight.tasks`).
         num_classes: number of classes for classification.
@@ -57,6 +63,13 @@ class Data:
     name: str = "data"
     adapter: ModelAdapter = ModelAdapter()
     reference: tuple[torch.Tensor, ...] | None = None
+    val: DataLoader | None = None
+    val_reference: tuple[torch.Tensor, ...] | None = None
+
+    @property
+    def selection(self) -> DataLoader:
+        """The loader choices are made on: `val`, or `eval` when there is no validation split."""
+        return self.val if self.val is not None else self.eval
 
     def __post_init__(self) -> None:
         get_task(self.task)  # an unknown task fails here, listing the tasks
@@ -70,20 +83,28 @@ class Data:
         return batches.repeat(self.example_input, batch_size)
 
     def with_reference(self, model) -> Data:
-        """A copy whose `reference` holds `model`'s outputs on every eval batch.
+        """A copy whose `reference` (and `val_reference`) hold `model`'s outputs on every eval
+        (and val) batch.
 
         The embedding task scores a variant by the cosine of its embeddings with these.
         """
-        outs = []
         was_training = getattr(model, "training", False)
         if hasattr(model, "eval"):
             model.eval()
-        with torch.inference_mode():
-            for b in self.eval:
-                outs.append(self.adapter.forward(model, batches.split(b)[0]).float())
-        if was_training:
-            model.train()
-        return dataclasses.replace(self, reference=tuple(outs))
+
+        def outputs(loader: DataLoader) -> tuple[torch.Tensor, ...]:
+            with torch.inference_mode():
+                return tuple(
+                    self.adapter.forward(model, batches.split(b)[0]).float() for b in loader
+                )
+
+        try:
+            reference = outputs(self.eval)
+            val_reference = outputs(self.val) if self.val is not None else None
+        finally:
+            if was_training:
+                model.train()
+        return dataclasses.replace(self, reference=reference, val_reference=val_reference)
 
 
 def from_loaders(
@@ -91,6 +112,7 @@ def from_loaders(
     eval: DataLoader,
     calib: DataLoader | None = None,
     *,
+    val: DataLoader | None = None,
     task: str = "classification",
     output: str | None = None,
     pooling: str | None = None,
@@ -103,6 +125,8 @@ def from_loaders(
         train, eval: loaders yielding `(inputs, targets)`, a dict batch (targets under
             `labels`) or bare inputs (no targets: the embedding task).
         calib: calibration loader; the training loader when None.
+        val: validation loader selection compares on; `eval` is used (and reports say so)
+            when None.
         task: classification, embedding, regression or causal_lm.
         output, pooling: the model output the task reads and how it is pooled (embedding:
             `last_hidden_state` with mask-weighted mean pooling unless told otherwise).
@@ -128,6 +152,7 @@ def from_loaders(
         num_classes=num_classes,
         name=name,
         adapter=ModelAdapter(output=output, pooling=pooling),
+        val=val,
     )
 
 
@@ -139,13 +164,27 @@ def from_tensors(
     *,
     batch_size: int = 64,
     calib_size: int = 256,
+    val_fraction: float = 0.15,
     seed: int = 0,
     name: str = "tensors",
 ) -> Data:
-    """Build a Data bundle from ready tensors, checking them first."""
+    """Build a Data bundle from ready tensors, checking them first.
+
+    `val_fraction` of the training tensors (stratified, seeded) become the validation split
+    and are not trained on; 0 keeps them all for training (selection then uses `x_eval`).
+    """
     for split, x, y in (("train", x_train, y_train), ("eval", x_eval, y_eval)):
         _check_split(name, split, x, y)
+    if not 0 <= val_fraction < 1:
+        raise UserError(f"val_fraction must be in [0, 1), got {val_fraction:g}", "use e.g. 0.15")
     num_classes = int(max(y_train.max(), y_eval.max())) + 1
+    val = None
+    n_val = round(len(x_train) * val_fraction)
+    if n_val >= 1 and len(x_train) - n_val >= 1:
+        idx_train, idx_val = _split(y_train, n_val, seed)
+        x_val, y_val = x_train[idx_val], y_train[idx_val]
+        x_train, y_train = x_train[idx_train], y_train[idx_train]
+        val = DataLoader(TensorDataset(x_val, y_val), batch_size=256)
     g = torch.Generator().manual_seed(seed)
     calib_idx = torch.randperm(len(x_train), generator=g)[: min(calib_size, len(x_train))]
     train_ds = TensorDataset(x_train, y_train)
@@ -164,7 +203,22 @@ def from_tensors(
         task="classification",
         num_classes=num_classes,
         name=name,
+        val=val,
     )
+
+
+def _split(y: torch.Tensor, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): stratified where every class has 2+ samples."""
+    from sklearn.model_selection import train_test_split
+
+    labels = y.numpy()
+    stratify = labels if np.unique(labels, return_counts=True)[1].min() >= 2 else None
+    try:
+        return train_test_split(
+            np.arange(len(labels)), test_size=n_val, random_state=seed, stratify=stratify
+        )
+    except ValueError:  # too few samples per class for a stratified split of this size
+        return train_test_split(np.arange(len(labels)), test_size=n_val, random_state=seed)
 
 
 def from_arrays(
@@ -198,8 +252,9 @@ def digits(
 
     The 1,797 8x8 images are scaled to [0, 1], resized to `image_size` (bilinear) and
     normalized with MNIST's mean/std; 360 images (20 %, stratified, fixed by `seed`) are held
-    out for evaluation. Nothing is downloaded. With `augment`, training images are shifted by
-    up to 2 pixels: with only 1,437 training images this is what lifts the seed CNN from
+    out as the test set, and 216 of the remaining 1,437 (15 %, stratified) form the validation
+    split that selection uses. Nothing is downloaded. With `augment`, training images are shifted by
+    up to 2 pixels: with only 1,221 training images this is what lifts the seed CNN from
     ~97.5 % to ~99 % test accuracy.
 
     Example:

@@ -32,7 +32,8 @@ from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail
 from weightlight.export.stage import export
 from weightlight.measure import measure
-from weightlight.measure.energy import measure_rapl_watts, with_energy
+from weightlight.measure.energy import measure_energy, with_energy
+from weightlight.measure.latency import INTERLEAVED_METHOD, interleaved_latency
 from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import load_model, save_model
 from weightlight.prune.dispatch import prune
@@ -42,6 +43,8 @@ from weightlight.train import train
 from weightlight.variants import Variant, read_variants, upsert, write_variants
 
 Progress = Callable[[str], None]
+# Rounds of the final interleaved timing: enough that one slow spell is outvoted.
+RETIME_ROUNDS = 5
 
 
 def run(
@@ -96,9 +99,11 @@ def run(
         apply = _stage_runner(kind, config, data, state, teacher, name)
         state.step(name, parent, kind, config.model_dump(mode="json"), apply)
     if recipe.baselines and state.measuring:
-        for name, make in baselines.available().items():
+        for name, make in baselines.available(model).items():
             apply = _baseline_runner(make, data, state, name)
             state.step(name, "base", "baseline", {"method": name}, apply)
+    if state.measuring:
+        state.retime()
     return state.variants
 
 
@@ -244,26 +249,77 @@ class _RunState:
         if not self.measuring:
             return None
         options = self.recipe.measure
+        # A short first timing: the figures a report shows come from `retime` at the end.
         record = measure(
             made, self.data, name=name, batch_sizes=options.batch_sizes, threads=options.threads,
-            runs=options.runs, warmup=options.warmup,
+            runs=max(3, options.runs // RETIME_ROUNDS), warmup=min(options.warmup, 3),
         )  # fmt: skip
-        energy = self.recipe.energy
-        watts = None
-        with contextlib.suppress(Exception):
-            runnable = as_runnable(made, self.data.adapter)
-            watts = measure_rapl_watts(
-                runnable.run, self.data.example_batch(max(options.batch_sizes))
-            )
-        record = with_energy(
-            record, carbon_g_per_kwh=energy.carbon_g_per_kwh, price_per_kwh=energy.price_per_kwh,
-            currency=energy.currency, rapl_watts=watts, watts_per_thread=energy.watts_per_thread,
+        record = record.with_updates(methods={
+            **record.methods,
+            "latency": "preliminary (the run's interleaved re-timing had not happened yet): "
+            + record.methods["latency"],
+        })  # fmt: skip
+        record = measure_energy(
+            record, as_runnable(made, self.data.adapter).run,
+            self.data.example_batch(max(options.batch_sizes)), **energy_options(self.recipe),
         )  # fmt: skip
+        return self._guard(record, kind, config, parent)
+
+    def _guard(self, record, kind: str, config: dict, parent: str | None):
         quantized = kind in ("quantize", "baseline") or bool(config.get("quantize"))
         source = self.done(parent) if parent else None
         if quantized and source is not None and source.measurement is not None:
             record = guardrail(record, source.measurement)
         return record
+
+    def retime(self) -> None:
+        """Time every measured variant again, together, so one report's ratios compare alike.
+
+        Each variant was timed right after it was made, in whatever state the process was then;
+        here all are re-timed interleaved in rounds (`interleaved_latency`), and latency,
+        energy and the slower-than-fp32 notes are redone from those figures. A variant whose
+        model cannot be reloaded (a resumed run) keeps its first timing, and the report's
+        method table shows that its latency was measured differently.
+        """
+        options = self.recipe.measure
+        threads = options.threads or torch.get_num_threads()
+        runs = {}
+        for v in self.variants:
+            model = self.model(v.name) if v.ok else None
+            with contextlib.suppress(Exception):
+                runnable = as_runnable(model, self.data.adapter)
+                runnable.set_threads(threads)
+                runs[v.name] = runnable.run
+        if not runs:
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            points = interleaved_latency(
+                runs, self.data.example_batch, tuple(options.batch_sizes),
+                warmup=min(options.warmup, 3), runs_per_variant=options.runs, rounds=RETIME_ROUNDS,
+            )  # fmt: skip
+        finally:
+            torch.set_num_threads(previous)
+        method = INTERLEAVED_METHOD.format(
+            n=len(runs), rounds=RETIME_ROUNDS, warmup=min(options.warmup, 3),
+            per_round=max(1, -(-options.runs // RETIME_ROUNDS)), threads=threads,
+        )  # fmt: skip
+        for v in list(self.variants):
+            if v.name not in points:
+                continue
+            m = v.measurement
+            notes = tuple(n for n in m.notes if not n.startswith("int8 measured SLOWER"))
+            m = m.with_updates(
+                latency=points[v.name], methods={**m.methods, "latency": method}, notes=notes
+            )
+            if m.energy is not None:  # energy follows latency; a RAPL reading keeps its watts
+                watts = None if m.energy.estimate else m.energy.watts
+                m = with_energy(m, rapl_watts=watts, **energy_options(self.recipe))
+            fresh = v.model_copy(update={"measurement": self._guard(m, v.kind, v.config, v.parent)})
+            self.variants = upsert(self.variants, fresh)
+        write_variants(self.out, self.variants)
+        self._log(f"re-timed {len(points)} variants together ({RETIME_ROUNDS} rounds)")
 
     def _log_traceback(self, name: str) -> None:
         with open(self.out / "log.txt", "a", encoding="utf-8") as f:
@@ -314,6 +370,13 @@ def _as_module(model) -> nn.Module:
             "put export stages last, or branch from a torch variant with 'from:'",
         )
     return model
+
+
+def energy_options(recipe: Recipe) -> dict:
+    """The recipe's energy settings as `measure_energy` keywords (runs and searches alike)."""
+    e = recipe.energy
+    return {"carbon_g_per_kwh": e.carbon_g_per_kwh, "price_per_kwh": e.price_per_kwh,
+            "currency": e.currency, "watts_per_thread": e.watts_per_thread}  # fmt: skip
 
 
 def process_rank() -> int:

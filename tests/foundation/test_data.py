@@ -8,12 +8,32 @@ from weightlight.errors import UserError
 
 def test_digits_is_mnist_shaped_with_a_fixed_stratified_split(digits):
     assert digits.example_input.shape == (1, 1, 28, 28)
-    assert len(digits.train.dataset) == 1437
+    assert len(digits.train.dataset) == 1221
+    assert len(digits.val.dataset) == 216  # 15 % of the 1,437 non-test images
     assert len(digits.eval.dataset) == 360
     labels = torch.cat([y for _, y in digits.eval])
     counts = torch.bincount(labels, minlength=10)
     assert counts.min() >= 34 and counts.max() <= 38  # ~36 per class: stratified
     assert digits.num_classes == 10
+
+
+def test_validation_is_carved_from_train_and_disjoint_from_train_and_test(digits):
+    def rows(dataset):
+        return {tuple(x.flatten().tolist()) for x, _ in dataset}
+
+    train = rows(digits.train.dataset.dataset)  # the tensors behind the random shifts
+    val, test = rows(digits.val.dataset), rows(digits.eval.dataset)
+    assert len(val) > 200 and not val & train and not val & test
+    assert digits.selection is digits.val
+
+
+def test_without_a_validation_fraction_selection_falls_back_to_eval():
+    x, y = torch.randn(40, 3), torch.arange(40) % 2
+    data = wl.data.from_tensors(x[:30], y[:30], x[30:], y[30:], val_fraction=0.0)
+    assert data.val is None and data.selection is data.eval
+    assert len(data.train.dataset) == 30
+    split = wl.data.from_tensors(x[:30], y[:30], x[30:], y[30:], val_fraction=0.2)
+    assert len(split.train.dataset) == 24 and len(split.val.dataset) == 6
 
 
 def test_digits_split_is_deterministic_for_a_seed():
@@ -27,7 +47,8 @@ def test_npz_source(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.normal(size=(50, 4)).astype("f4"), y=rng.integers(0, 3, 50))
     data = wl.data.load_data(str(tmp_path / "d.npz"))
-    assert len(data.train.dataset) + len(data.eval.dataset) == 50
+    sizes = [len(data.train.dataset), len(data.val.dataset), len(data.eval.dataset)]
+    assert sum(sizes) == 50 and sizes[1] == 6  # 15 % of the 40 non-test samples validate
     assert data.example_input.shape == (1, 4)
 
 

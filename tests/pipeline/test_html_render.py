@@ -52,7 +52,7 @@ def test_every_plot_decodes_in_the_browser(report_html, tmp_path):
     probe.write_text(page.replace("</body>", script))  # fmt: skip
     dom = _chromium("--dump-dom", probe.as_uri(), tmp_path=tmp_path).stdout
     widths = dom.split('data-widths="')[1].split('"')[0].split(",")
-    assert len(widths) == 4 and all(int(w) > 300 for w in widths)
+    assert len(widths) == 5 and all(int(w) > 300 for w in widths)  # 4 plots + energy
 
 
 def test_screenshot_shows_the_pareto_front_in_red(report_html, tmp_path):

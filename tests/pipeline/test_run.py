@@ -66,12 +66,30 @@ def test_report_is_rebuilt_from_variants_alone(finished_run):
     report = wl.report(out)
     payload = json.loads((out / "report.json").read_text())
     assert {p for p in payload["plots"]} == {"accuracy_vs_size", "accuracy_vs_latency",
-                                             "latency_by_batch", "size"}  # fmt: skip
+                                             "latency_by_batch", "size", "energy"}  # fmt: skip
     assert all(path.stat().st_size > 5000 for path in report.plots.values())
     assert report.summary["failed"][0]["name"] == "broken"
     assert "tuned-int8" in report.summary["pareto_size"]
     html = report.html_path.read_text()
-    assert html.count("data:image/png;base64,") == 4 and "no_such_layer" in html
+    assert html.count("data:image/png;base64,") == 5 and "no_such_layer" in html
+
+
+def test_every_column_has_one_method_for_all_rows_torch_and_onnx_alike(finished_run):
+    out, variants = finished_run
+    payload = json.loads((out / "report.json").read_text())
+    ok = [v.name for v in variants if v.status == "ok"]
+    assert {v.measurement.runtime for v in variants if v.ok} == {"torch", "onnxruntime"}
+    for column in ("params", "size", "macs", "latency", "metric", "peak_memory", "energy"):
+        how = payload["methods"][column]
+        assert how["same_for_all_rows"], (column, how["by_method"])
+        assert sorted(next(iter(how["by_method"].values()))) == sorted(ok)
+    assert payload["methods"]["latency"]["method"].startswith("interleaved: all 5 variants")
+    assert payload["methods"]["peak_memory"]["method"].startswith("fresh forked process")
+    # digits: chosen on 216 validation images, reported on the 360 test images with intervals
+    assert payload["summary"]["selected_on"] == "validation split"
+    rows = {r["name"]: r for r in payload["summary"]["ratios"]}
+    lo, hi = rows["tuned"]["metric_interval"]
+    assert lo < rows["tuned"]["metric"] < hi and rows["tuned"]["val_metric"] is not None
 
 
 def test_a_second_run_into_the_same_folder_needs_resume(finished_run, trained_cnn, digits):
@@ -85,8 +103,11 @@ def test_resume_keeps_finished_variants_and_retries_failed_ones(finished_run, tr
     after = wl.run(parse_recipe(RECIPE), trained_cnn, digits, out, resume=True)
     old = {v.name: v for v in before}
     for v in after:
-        if old[v.name].status == "ok":
-            assert v == old[v.name]  # untouched: same measurement, same timestamp
+        if old[v.name].status == "ok":  # kept (same record, same timestamp) and re-timed with
+            was = old[v.name]  # the rest, so every row of the resumed report compares alike
+            assert (v.created, v.artifact) == (was.created, was.artifact)
+            assert v.measurement.metric == was.measurement.metric
+            assert v.measurement.size_bytes == was.measurement.size_bytes
     assert {v.name: v.status for v in after}["broken"] == "failed"
 
 

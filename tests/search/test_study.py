@@ -47,6 +47,19 @@ def test_search_best_satisfies_the_constraint_and_is_the_best_that_does(tiny_sea
     assert 0.05 < result.best.cost / base_size < 0.95
 
 
+def test_trials_are_chosen_on_validation_and_their_test_drop_is_reported(tiny_search):
+    result, out = tiny_search
+    base = result.base.measurement
+    assert base.val_metric is not None and base.val_samples == 216
+    for t in result.trials:
+        m = t.variant.measurement
+        assert t.metric_drop == pytest.approx(base.val_metric - m.val_metric, abs=1e-5)
+        assert t.test_drop == pytest.approx(base.metric - m.metric, abs=1e-5)
+    saved = json.loads((out / "search.json").read_text())
+    assert saved["selected_on"] == "validation split"
+    assert saved["best"]["test_drop"] == pytest.approx(result.best.test_drop)
+
+
 def test_search_front_is_correct_and_reported(tiny_search):
     result, out = tiny_search
     front = {t.number for t in result.front}

@@ -116,11 +116,13 @@ def _print_report(folder: Path, max_drop: float) -> None:
             console.print(
                 f"{key} within {max_drop:g} pt: [bold]{pick['name']}[/] "
                 f"{pick['speedup']:.1f}x faster (bs{result.summary['batch_size']}), "
-                f"{pick['size_ratio']:.1f}x smaller, metric drop {pick['metric_drop']:+.2f}"
+                f"{pick['size_ratio']:.1f}x smaller, test drop {pick['metric_drop']:+.2f}"
+                + (" (within noise)" if pick.get("within_noise") else "")
+                + f"; chosen on the {result.summary.get('selected_on', 'test split')}"
             )
     if "beats_peers" in result.summary:
         verdict = "beats" if result.summary["beats_peers"] else "does NOT beat"
-        console.print(f"the recipe {verdict} the best one-liner peer "
+        console.print(f"the recipe {verdict} the best tutorial-default peer "
                       f"({result.summary['best_peer']['name']})")  # fmt: skip
     console.print(f"report: {result.html_path}")
 

@@ -95,14 +95,16 @@ def _print_result(result: SearchResult) -> None:
     unit = _UNITS[result.objective]
     base_cost = wl.search.study.cost_of(result.base, result.objective)
     table = Table(title=f"Pareto front ({len(result.trials)} finished trials)")
-    for column in ("trial", "variant", "metric drop", result.objective, "vs base", "choices"):
+    for column in ("trial", "variant", "val drop", "test drop", result.objective, "vs base",
+                   "choices"):  # fmt: skip
         table.add_column(column)
     for t in result.front:
         ratio = f"{base_cost / t.cost:.2f}x" if base_cost and t.cost else "-"
         choices = ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in t.params.items())
         mark = " *" if result.best and t.number == result.best.number else ""
         table.add_row(str(t.number) + mark, t.variant.config.get("method", ""),
-                      f"{t.metric_drop:+.2f}", f"{t.cost:.4g} {unit}", ratio, choices)  # fmt: skip
+                      f"{t.metric_drop:+.2f}", _drop(t.test_drop), f"{t.cost:.4g} {unit}", ratio,
+                      choices)  # fmt: skip
     console.print(table)
     for number, error in result.failed:
         console.print(f"[red]trial {number} failed:[/] {error}", highlight=False)
@@ -112,7 +114,8 @@ def _print_result(result: SearchResult) -> None:
         b = result.best
         console.print(
             f"best within {result.max_drop:g} pt: [bold]trial {b.number}[/] "
-            f"({b.variant.config.get('method')}): drop {b.metric_drop:+.2f}, "
+            f"({b.variant.config.get('method')}): chosen on validation (drop "
+            f"{b.metric_drop:+.2f}), test drop {_drop(b.test_drop)}, "
             f"{b.cost:.4g} {unit}" + (f" ({base_cost / b.cost:.2f}x vs base)" if base_cost else "")
         )
     console.print(f"report: {result.out / 'report.html'}")
@@ -154,3 +157,7 @@ def advise(
         console.print(f" {i}. [bold]{rec.technique}[/]: {rec.reason}", highlight=False)
         if rec.recipe != "-":
             console.print(f"    recipe stage: {rec.recipe}", highlight=False)
+
+
+def _drop(value: float | None) -> str:
+    return f"{value:+.2f}" if value is not None else "-"

@@ -156,3 +156,39 @@ def rkd_angle_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor
     with torch.no_grad():
         a_t = _angles(teacher.flatten(1))
     return F.smooth_l1_loss(_angles(student.flatten(1)), a_t)
+
+
+def masked_hidden_loss(
+    student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """Hidden-state distillation over real tokens only: MSE of the (batch, tokens, hidden)
+    states at the positions where `attention_mask` is 1 (padding says nothing about a text).
+
+    L = 1/(N d) * sum_{real tokens i} || h_s,i - h_t,i ||^2 — the FitNets hint (`hint_loss`)
+    applied per token, as TinyBERT does for every layer's hidden states (Jiao et al. 2020,
+    "TinyBERT: Distilling BERT for Natural Language Understanding", EMNLP Findings,
+    arXiv:1909.10351, eq. 8, without the projection when the widths match).
+
+    Example:
+        >>> h = torch.randn(2, 5, 8); m = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+        >>> float(masked_hidden_loss(h, h + (1 - m).unsqueeze(-1), m))
+        0.0
+    """
+    real = attention_mask.bool()
+    return hint_loss(student_hidden[real], teacher_hidden[real])
+
+
+def embedding_cosine_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """1 - cosine similarity of matching embeddings, averaged over the batch.
+
+    The quantity a sentence encoder is judged on (retrieval ranks by cosine), so it is also
+    what the student is trained to keep: L = mean_i (1 - <s_i, t_i> / (||s_i|| ||t_i||)), as in
+    the embedding-level term of Sanh et al. 2019 ("DistilBERT", arXiv:1910.01108, cosine
+    embedding loss).
+
+    Example:
+        >>> e = torch.randn(4, 8)
+        >>> float(embedding_cosine_loss(e, 3 * e)) < 1e-6
+        True
+    """
+    return (1 - F.cosine_similarity(student, teacher, dim=-1)).mean()

@@ -104,9 +104,9 @@ def export_onnx(
         check_onnx(tmp)
     result = OrtModel(path, optimize=optimize, exporter=used, notes=notes)
     if fuse:
-        from weightlight.export.transformer import optimize_transformer
+        from weightlight.export.transformer import attention_dims, optimize_transformer
 
-        result = optimize_transformer(result, model.config, optimize=optimize)
+        result = optimize_transformer(result, optimize=optimize, **attention_dims(model))
     if optimize != "none":
         result = result.save_optimized()  # the graph as ORT runs it, kept for inspection
     report = parity(model, result, data, tolerance=tolerance)

@@ -1,9 +1,12 @@
 """Multiply-accumulates of an ONNX graph, counted from its nodes after shape inference.
 
-Only the ops that dominate compute are counted: Conv (and its int8 / fused forms) and
-Gemm / MatMul (and theirs), plus the fused transformer Attention node. Elementwise ops are
-ignored, as torch's flop counter does. Returns None when a counted node's shape cannot be
-inferred, rather than a number that silently leaves it out.
+Every op that multiplies by weights is counted: Conv / ConvTranspose (and the int8 / fused
+forms), Gemm / MatMul (and MatMulInteger, QLinearMatMul, QGemm, MatMulNBits, ...), Einsum of
+two operands, and the com.microsoft attention nodes (Attention, QAttention,
+MultiHeadAttention). Elementwise and data-movement ops are not counted, as torch's flop counter
+does not count them. The count is None (shown as "?") rather than a number that silently
+leaves something out when a counted node's shape cannot be inferred, or when an op this module
+does not know takes a weight (an initializer of rank >= 2: an RNN, a custom op).
 """
 
 from __future__ import annotations
@@ -14,9 +17,23 @@ from pathlib import Path
 import onnx
 from onnx import shape_inference
 
-_CONV = {"Conv", "ConvInteger", "QLinearConv", "FusedConv"}
-_MATMUL = {"MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "FusedMatMul",
-           "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}  # fmt: skip
+_CONV = {"Conv", "ConvInteger", "QLinearConv", "FusedConv", "NhwcConv"}
+_MATMUL = {"MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "FusedMatMul", "FusedGemm",
+           "QGemm", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulNBits",
+           "MatMulFpQ4", "MatMulBnb4"}  # fmt: skip
+_ATTENTION = {"Attention", "QAttention"}
+# Ops that read a weight-shaped initializer without multiplying by it as a matrix: lookups,
+# norms, elementwise arithmetic, (de)quantization, shape plumbing. Zero MACs, on purpose.
+_NO_MACS = {
+    "Gather", "GatherElements", "GatherND", "EmbedLayerNormalization", "Add", "Sub", "Mul",
+    "Div", "Pow", "Where", "Equal", "Less", "Greater", "Max", "Min", "Concat", "Reshape",
+    "Expand", "Tile", "Slice", "Split", "Transpose", "Unsqueeze", "Squeeze", "Flatten",
+    "LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
+    "SkipSimplifiedLayerNormalization", "BatchNormalization", "InstanceNormalization",
+    "GroupNormalization", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+    "QLinearAdd", "QLinearMul", "BiasGelu", "FastGelu", "Gelu", "BiasAdd", "Cast", "Clip",
+    "Pad", "Resize", "PRelu", "ScatterND", "ScatterElements", "Range", "ConstantOfShape",
+}  # fmt: skip
 
 
 def count_onnx_macs(
@@ -48,20 +65,34 @@ def count_onnx_macs(
     except Exception:
         return None
     shapes = _known_shapes(inferred)
+    weights = {i.name for i in inferred.graph.initializer if len(i.dims) >= 2}
     total = 0
     for node in inferred.graph.node:
-        if node.op_type in _CONV:
-            macs = _conv_macs(node, shapes)
-        elif node.op_type in _MATMUL:
-            macs = _matmul_macs(node, shapes)
-        elif node.op_type == "Attention":
-            macs = _attention_macs(node, shapes)
-        else:
-            continue
+        macs = node_macs(node, shapes, weights)
         if macs is None:
             return None
         total += macs
     return total
+
+
+def node_macs(node: onnx.NodeProto, shapes: dict, weights: set[str]) -> int | None:
+    """MACs of one node; 0 for ops without a matrix product; None if it cannot be counted."""
+    op = node.op_type
+    if op in _CONV:
+        return _conv_macs(node, shapes)
+    if op == "ConvTranspose":
+        return _conv_transpose_macs(node, shapes)
+    if op in _MATMUL:
+        return _matmul_macs(node, shapes)
+    if op in _ATTENTION:
+        return _attention_macs(node, shapes)
+    if op == "MultiHeadAttention":
+        return _mha_macs(node, shapes)
+    if op == "Einsum":
+        return _einsum_macs(node, shapes)
+    if op in _NO_MACS or not any(name in weights for name in node.input):
+        return 0
+    return None  # an op with weights this module does not understand
 
 
 def _known_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
@@ -89,17 +120,51 @@ def _conv_macs(node, shapes) -> int | None:
     return math.prod(out) * math.prod(w[1:])
 
 
+def _conv_transpose_macs(node, shapes) -> int | None:
+    x, w = shapes.get(node.input[0]), shapes.get(node.input[1])
+    if x is None or w is None:
+        return None
+    # Each input element is scattered into (C_out / groups) * kH * kW outputs; w is
+    # (C_in, C_out/g, k...), so the count is elements of x times elements of w[1:].
+    return math.prod(x) * math.prod(w[1:])
+
+
 def _matmul_macs(node, shapes) -> int | None:
+    """Elements of the output times the shared dimension K (A's last, or first if transA)."""
     a, out = shapes.get(node.input[0]), shapes.get(node.output[0])
     if a is None or out is None:
         return None
+    if node.op_type == "MatMulNBits":  # B is packed: K is an attribute
+        k = next((at.i for at in node.attribute if at.name == "K"), None)
+        return math.prod(out) * k if k else None
     trans_a = any(at.name == "transA" and at.i for at in node.attribute)
     k = a[-2] if trans_a and len(a) >= 2 else a[-1]
     return math.prod(out) * k
 
 
+def _einsum_macs(node, shapes) -> int | None:
+    """Two operands: the product of every index's size (each output element sums over the
+    contracted ones). One operand is a reduction or transpose (no MACs); more are not counted."""
+    if len(node.input) == 1:
+        return 0
+    equation = next((at.s.decode() for at in node.attribute if at.name == "equation"), "")
+    inputs = [shapes.get(name) for name in node.input]
+    terms = equation.replace(" ", "").split("->")[0].split(",")
+    if len(inputs) != 2 or None in inputs or len(terms) != 2 or "..." in equation:
+        return None
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, inputs, strict=True):
+        if len(term) != len(shape):
+            return None
+        for letter, size in zip(term, shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    return math.prod(sizes.values())
+
+
 def _attention_macs(node, shapes) -> int | None:
-    """com.microsoft Attention: the QKV projection plus QK^T and attention x V."""
+    """com.microsoft (Q)Attention: the QKV projection plus QK^T and attention x V.
+
+    Inputs are (x, packed QKV weight (hidden, 3 x hidden), ...) for both."""
     x, w = shapes.get(node.input[0]), shapes.get(node.input[1])
     if x is None or w is None or len(x) != 3:
         return None
@@ -107,3 +172,15 @@ def _attention_macs(node, shapes) -> int | None:
     qkv = batch * seq * hidden * w[-1]
     scores = 2 * batch * seq * seq * (w[-1] // 3)
     return qkv + scores
+
+
+def _mha_macs(node, shapes) -> int | None:
+    """com.microsoft MultiHeadAttention with separate (B, S, D) query and (B, L, D) key /
+    value (projections are separate MatMuls, counted there): QK^T plus attention x V."""
+    names = list(node.input) + ["", ""]
+    q, k, v = (shapes.get(n) if n else None for n in names[:3])
+    if q is None or k is None or v is None or not (len(q) == len(k) == len(v) == 3):
+        return None
+    batch, seq, dim_qk = q
+    keys, dim_v = k[1], v[2]
+    return batch * seq * keys * dim_qk + batch * seq * keys * dim_v

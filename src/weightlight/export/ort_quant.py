@@ -143,7 +143,7 @@ def _static(src: Path, out: Path, data: Data, config: OrtStaticInt8, input_name:
     quantize_static(
         str(src),
         str(out),
-        _CalibrationReader(data, input_name, config.calib_batches, src),
+        CalibrationReader(data, input_name, config.calib_batches, src),
         quant_format=QuantFormat.QDQ,
         per_channel=config.per_channel,
         reduce_range=config.reduce_range,
@@ -189,7 +189,7 @@ def _dynamic(src: Path, out: Path, data: Data, config: OrtDynamicInt8, input_nam
     return notes
 
 
-class _CalibrationReader:
+class CalibrationReader:
     """Feeds `data.calib` batches to ORT's calibrator (the CalibrationDataReader protocol)."""
 
     def __init__(self, data: Data, input_name: str, batches: int, model_path: Path) -> None:

@@ -18,6 +18,25 @@ from weightlight.export.ort import OrtModel
 FUSIBLE_MODEL_TYPES = ("bert", "roberta", "distilbert")
 
 
+def attention_dims(model) -> dict[str, int]:
+    """{num_heads, hidden_size} of the model's attention as it runs now, for the fusions.
+
+    Read from the attention modules rather than `config`, because pruning heads
+    (`weightlight.prune.encoder`) changes the modules but not the config; ORT fuses with one
+    head count, which is why that pruning keeps the same count in every block.
+    """
+    for module in model.modules():
+        heads, width = (
+            getattr(module, "num_attention_heads", None),
+            getattr(module, "all_head_size", None),
+        )
+        if type(heads) is int and type(width) is int:
+            return {"num_heads": heads, "hidden_size": width}
+    config = getattr(model, "config", None)
+    return {"num_heads": getattr(config, "num_attention_heads", 0),
+            "hidden_size": getattr(config, "hidden_size", 0)}  # fmt: skip
+
+
 def optimize_transformer(
     onnx_model: OrtModel,
     config=None,
@@ -71,3 +90,33 @@ def optimize_transformer(
     return onnx_model.with_info(
         path=target, optimize=optimize or onnx_model.optimize, fusions=counts
     )
+
+
+def ffn_output_nodes(path: str | Path) -> tuple[str, ...]:
+    """Names of the MatMuls fed by a GELU: a BERT block's FFN output projections.
+
+    Their inputs carry the heavy-tailed activations that one int8 scale per tensor handles
+    worst; these are the nodes to keep in fp32 (`OrtDynamicInt8(exclude_nodes=...)`) or to
+    smooth first (`weightlight.quantize.smooth`). Works on fused and unfused graphs (Gelu,
+    BiasGelu, FastGelu, an Erf chain, or a smoothing Mul behind one of them).
+
+    Example:
+        >>> ffn_output_nodes(fused.path)[:1]
+        ('/model/encoder/layer.0/output/dense/MatMul',)
+    """
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def after_gelu(name: str, hops: int = 4) -> bool:
+        # A fused Gelu op, or the x * 0.5 * (1 + erf(x / sqrt 2)) chain an exporter writes.
+        node = producer.get(name)
+        if node is None or hops == 0:
+            return False
+        if "Gelu" in node.op_type or node.op_type == "Erf":
+            return True
+        elementwise = node.op_type in ("Mul", "Add", "Div")
+        return elementwise and any(after_gelu(i, hops - 1) for i in node.input)
+
+    return tuple(n.name for n in graph.node if n.op_type == "MatMul" and after_gelu(n.input[0]))

@@ -51,7 +51,8 @@ def measure(
 
     Args:
         model: an nn.Module, or any model a runtime registered with `as_runnable` (ONNX).
-        data: supplies the example input (latency, MACs, memory) and `eval` (metric).
+        data: supplies the example input (latency, MACs, memory), `eval` (the test metric)
+            and `val` (the validation metric selection uses).
         name: the variant's name in reports.
         batch_sizes: batch sizes timed for latency and throughput.
         threads: intra-op threads during timing; the current torch setting when None.
@@ -77,6 +78,7 @@ def measure(
         )
     if threads is not None and threads < 1:
         raise UserError(f"threads must be >= 1, got {threads}", "omit it to use all cores")
+    metric_name = metric_name or (data.task_spec.metric_name if metric is None else "metric")
     runnable = as_runnable(model, data.adapter)
     threads = threads or torch.get_num_threads()
     previous = torch.get_num_threads()
@@ -95,6 +97,8 @@ def measure(
         macs_total = runnable.macs(data.example_batch(1))
         peak, peak_method = runnable.peak_memory(example)
         result = score(runnable.run, data, metric)
+        has_val = data.val is not None
+        val_result = score(runnable.run, data, metric, split="val") if has_val else None
         latency = measure_latency(
             runnable.run, data.example_batch, tuple(batch_sizes), warmup=warmup, runs=runs
         )
@@ -111,27 +115,47 @@ def measure(
         macs=macs_total,
         threads=threads,
         latency=latency,
-        metric_name=metric_name or (data.task_spec.metric_name if metric is None else "metric"),
+        metric_name=metric_name,
         metric=result.value,
         metric_worst=result.worst,
         metric_higher_is_better=data.task_spec.higher_is_better if metric is None else True,
         peak_memory_bytes=peak,
         methods={
-            "params": "state_dict tensors (masks applied, packed int8 weights unpacked)",
-            "size": f"bytes of the saved .{fmt} artifact; zipped = DEFLATE level 9",
-            "macs": "torch.utils.flop_counter FLOPs / 2, batch 1"
-            if macs_total is not None
-            else "not countable for this runtime",
+            # One definition per column whatever the runtime; `counted_by` names the tool.
+            "params": "elements of the saved model's weight tensors (pruning masks applied, "
+            "int8 weights counted once)",
+            "size": "bytes of the saved deployable artifact (artifact_format); zipped = DEFLATE "
+            "level 9",
+            "macs": "multiply-accumulates of one batch-1 forward: conv, linear/matmul/gemm and "
+            "attention products (elementwise ops not counted); '?' where an op with weights "
+            "is not understood",
+            "counted_by": "params: state_dict tensors; MACs: torch.utils.flop_counter FLOPs / 2",
             "latency": f"{warmup} warm-up + up to {runs} timed calls per batch size, "
             f"perf_counter, median and p90, {threads} intra-op threads",
-            "metric": f"{metric_name or data.task_spec.metric_name} on data.eval "
-            f"({_samples(data.eval)} samples)",
+            "metric": f"{metric_name} on the held-out test split (data.eval, "
+            f"{_samples(data.eval) or 'all'} samples)"
+            + (
+                f"; selection uses the validation split ({_samples(data.val) or 'all'} samples)"
+                if data.val is not None
+                else "; no validation split: selection uses it too"
+            ),
             "peak_memory": peak_method,
             **getattr(runnable, "method_notes", {}),
         },
         notes=tuple(getattr(model, "notes", ()) or ()),
+        val_metric=val_result.value if val_result is not None else None,
+        metric_samples=_samples(data.eval),
+        val_samples=_samples(data.val) if data.val is not None else None,
     )
     return enrich(record) if enrich else record
+
+
+def _samples(loader) -> int | None:
+    """Samples behind a loader (None for an iterable dataset without a length)."""
+    try:
+        return len(loader.dataset)
+    except TypeError:
+        return None
 
 
 def _check_runs(runnable: Runnable, data: Data) -> None:
@@ -146,13 +170,6 @@ def _check_runs(runnable: Runnable, data: Data) -> None:
             f"({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})",
             "use data with the input shape and dtype the model was built for",
         ) from None
-
-
-def _samples(loader) -> int | str:
-    try:
-        return len(loader.dataset)
-    except TypeError:  # an iterable dataset has no length
-        return "all"
 
 
 make_callable(__name__, measure)

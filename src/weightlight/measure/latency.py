@@ -57,3 +57,61 @@ def _percentile(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q / 100.0
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+INTERLEAVED_METHOD = (
+    "interleaved: all {n} variants of the run re-timed in the same process after the last was "
+    "made, {rounds} rounds in rotating order; per round and batch size {warmup} warm-up + "
+    "{per_round} timed calls; median and p90 over all rounds, {threads} intra-op threads"
+)
+
+
+def interleaved_latency(
+    runs: dict[str, Callable[[torch.Tensor], object]],
+    make_batch: Callable[[int], torch.Tensor],
+    batch_sizes: tuple[int, ...],
+    *,
+    warmup: int = 2,
+    runs_per_variant: int = 50,
+    rounds: int = 5,
+    max_seconds: float = 5.0,
+) -> dict[str, tuple[LatencyPoint, ...]]:
+    """Time several models under the same conditions, so their ratios are comparable.
+
+    Timing each model once, right after it is made, lets the process's state at that moment
+    (the allocator's history, other load on the machine) decide its figure: fp32 eager of the
+    seed CNN measured 6.3 ms or 13-15 ms per batch depending only on what the process had
+    allocated before (docs/pipeline.md). Here every model is timed in every round, in a
+    rotating order, and its figure pools all rounds, so a slow spell or an allocator state
+    hits all of them alike instead of one.
+    """
+    names = list(runs)
+    per_round = max(1, -(-runs_per_variant // rounds))
+    times: dict[tuple[str, int], list[float]] = {(n, b): [] for n in names for b in batch_sizes}
+    batches = {b: make_batch(b) for b in batch_sizes}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)] if names else []
+        for name in order:
+            for bs in batch_sizes:
+                run, batch, bucket = runs[name], batches[bs], times[(name, bs)]
+                for _ in range(warmup):
+                    run(batch)
+                deadline = time.perf_counter() + max_seconds / rounds
+                for i in range(per_round):
+                    if i >= 1 and time.perf_counter() > deadline:
+                        break  # a slow model: at least one timed call per round
+                    start = time.perf_counter()
+                    run(batch)
+                    bucket.append((time.perf_counter() - start) * 1000.0)
+    return {
+        name: tuple(_point(bs, times[(name, bs)], warmup) for bs in batch_sizes) for name in names
+    }
+
+
+def _point(bs: int, times: list[float], warmup: int) -> LatencyPoint:
+    p50 = statistics.median(times)
+    return LatencyPoint(
+        batch_size=bs, p50_ms=p50, p90_ms=_percentile(times, 90),
+        mean_ms=statistics.fmean(times), throughput_per_s=bs / (p50 / 1000.0),
+        runs=len(times), warmup=warmup,
+    )  # fmt: skip

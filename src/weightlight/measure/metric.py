@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -31,22 +32,30 @@ def evaluate(
 
 
 def score(
-    run: Callable[[batches.Inputs], torch.Tensor], data, metric: Metric | None = None
+    run: Callable[[batches.Inputs], torch.Tensor],
+    data,
+    metric: Metric | None = None,
+    *,
+    split: str = "eval",
 ) -> Score:
-    """The metric of `run` on `data.eval`: the user's `metric`, else the task's.
+    """The metric of `run` on `data.eval` (or `data.val`, split="val"): the user's `metric`,
+    else the task's.
 
-    The embedding task compares with `data.reference` (the base model's embeddings); without
-    one the model is its own reference (the base measuring itself scores 100).
+    The embedding task compares with `data.reference` (`data.val_reference` for val: the base
+    model's embeddings); without one the model is its own reference (the base scores 100).
     """
+    loader = data.val if split == "val" else data.eval
     if metric is not None:
-        return Score(evaluate(run, data.eval, metric))
+        return Score(evaluate(run, loader, metric))
     task = data.task_spec
-    outputs, targets = collect(run, data.eval, task)
+    outputs, targets = collect(run, loader, task)
     if task.needs_reference:
-        targets = list(data.reference) if data.reference is not None else outputs
+        reference = data.val_reference if split == "val" else data.reference
+        targets = list(reference) if reference is not None else outputs
         if len(targets) != len(outputs):
             raise UserError(
-                f"the reference holds {len(targets)} batches, the eval loader gave {len(outputs)}",
+                f"the reference holds {len(targets)} batches, the {split} loader gave "
+                f"{len(outputs)}",
                 "make the eval loader yield the same batches every pass (no shuffling)",
             )
     return task.score(outputs, targets)
@@ -76,3 +85,33 @@ def collect(run, loader: DataLoader, task: Task) -> tuple[list, list]:
             )
         targets.append(labels)
     return outputs, targets
+
+
+def wilson_interval(percent: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval (in %) of an accuracy of `percent` % measured on `n` samples.
+
+    Wilson rather than the normal approximation because accuracies near 100 % on a few
+    hundred samples would otherwise get an interval reaching past 100 %.
+
+    Example:
+        >>> [round(b, 2) for b in wilson_interval(99.17, 360)]
+        [97.58, 99.72]
+    """
+    if n < 1:
+        raise ValueError("an interval needs at least one sample")
+    p = percent / 100.0
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100.0 * max(centre - half, 0.0), 100.0 * min(centre + half, 1.0)
+
+
+def within_noise(a: float, n_a: int, b: float, n_b: int, z: float = 1.96) -> bool:
+    """Whether two accuracies (in %) differ by less than sampling noise at ~95 %.
+
+    Two-proportion z-test with the pooled rate. Both variants are scored on the same images,
+    so a paired test would be tighter; without per-image results this errs towards calling a
+    difference noise, never towards a difference that is not there.
+    """
+    pooled = (a * n_a + b * n_b) / (100.0 * (n_a + n_b))
+    spread = math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n_a + 1 / n_b))
+    return abs(a - b) / 100.0 <= z * spread

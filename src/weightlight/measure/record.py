@@ -32,6 +32,13 @@ class Energy(BaseModel):
     watts: float
     batch_size: int
     method: str
+    # True: power is the model `threads x W per thread`, not a reading (old records: from
+    # the method text, which then began with "estimate").
+    estimate: bool | None = None
+
+    def model_post_init(self, _context) -> None:
+        if self.estimate is None:
+            object.__setattr__(self, "estimate", self.method.startswith("estimate"))
 
 
 class Measurement(BaseModel):
@@ -63,12 +70,24 @@ class Measurement(BaseModel):
     # defaults keep records written before tasks existed loadable.
     metric_higher_is_better: bool = True
     metric_worst: float | None = None
+    # Selection uses the validation split, reports use the test split (`metric`); the sample
+    # counts give the confidence intervals. Absent in records written before the split.
+    val_metric: float | None = None
+    metric_samples: int | None = None
+    val_samples: int | None = None
 
     def metric_drop(self, base: Measurement) -> float | None:
         """How much worse this metric is than `base`'s (positive = worse), by its direction."""
-        if self.metric is None or base.metric is None:
+        return self._worse_by(self.metric, base.metric)
+
+    def val_drop(self, base: Measurement) -> float | None:
+        """How much worse the validation metric is than `base`'s (positive = worse)."""
+        return self._worse_by(self.val_metric, base.val_metric)
+
+    def _worse_by(self, mine: float | None, theirs: float | None) -> float | None:
+        if mine is None or theirs is None:
             return None
-        diff = base.metric - self.metric
+        diff = theirs - mine
         return diff if self.metric_higher_is_better else -diff
 
     def latency_at(self, batch_size: int) -> LatencyPoint | None:

@@ -9,15 +9,13 @@ exported graph already holds that choice, so ONNX Runtime ignores it).
 
 from __future__ import annotations
 
+import copy
 import functools
-import weakref
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from weightlight import batch as batches
 from weightlight.adapter import ModelAdapter
@@ -83,44 +81,17 @@ class TorchRunnable:
         return count_macs(self.model, self._cast(inputs))
 
     def peak_memory(self, inputs: batches.Inputs) -> tuple[int | None, str]:
-        tracker = _LiveTensorBytes()
-        with torch.inference_mode(), tracker:
-            batches.call(self.model, self._cast(inputs))
-        weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values()
-                      if isinstance(t, torch.Tensor))  # fmt: skip
-        return weights + tracker.peak, (
-            f"weights + peak live tensor bytes during one batch-{batches.size(inputs)} forward "
-            "(torch dispatch tracking)"
-        )
+        """Peak RSS of a forked child that deep-copies the model and runs one batch."""
+        from weightlight.measure.memory import forked_peak
+
+        batch = self._cast(inputs)
+
+        def build_and_run():
+            model = copy.deepcopy(self.model)
+            with torch.inference_mode():
+                return model, batches.call(model, batch)
+
+        return forked_peak(build_and_run, batch=batches.size(inputs))
 
     def set_threads(self, threads: int) -> None:
         torch.set_num_threads(threads)
-
-
-class _LiveTensorBytes(TorchDispatchMode):
-    """Tracks bytes of tensors created by torch ops that are still alive; keeps the peak."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live = self.peak = 0
-        self._alive: set[int] = set()  # ids of tracked tensors (Tensor == is elementwise)
-
-    def _free(self, key: int, nbytes: int) -> None:
-        self._alive.discard(key)
-        self.live -= nbytes
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            # Views and in-place results share memory already counted.
-            if not isinstance(t, torch.Tensor) or t._base is not None or id(t) in self._alive:
-                continue
-            try:
-                nbytes = t.untyped_storage().nbytes()
-            except (RuntimeError, NotImplementedError):  # quantized / opaque tensors
-                nbytes = t.numel() * t.element_size()
-            self._alive.add(id(t))
-            self.live += nbytes
-            self.peak = max(self.peak, self.live)
-            weakref.finalize(t, self._free, id(t), nbytes)
-        return out

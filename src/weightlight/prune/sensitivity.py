@@ -79,11 +79,13 @@ def sensitivity(
     layers: Sequence[str] | None = None,
     metric: Metric | None = None,
 ) -> SensitivityResult:
-    """Prune each layer alone at each ratio and evaluate on `data.eval`.
+    """Prune each layer alone at each ratio and evaluate on the validation split.
+
+    The split is `data.selection`: a ranking is a choice, so it is not made on the test split.
 
     Args:
         model: the trained model (not modified).
-        data: eval loader for the metric, example input for tracing.
+        data: validation loader for the metric, example input for tracing.
         ratios: fractions to try, each in [0, 1).
         kind: remove channels ("structured") or zero weights ("unstructured").
         layers: module names to analyse; every Linear/Conv except the output layers if None.
@@ -100,7 +102,7 @@ def sensitivity(
         raise UserError(f"ratios must be in [0, 1), got {tuple(ratios)}", "use e.g. 0.25,0.5,0.75")
     names = list(layers) if layers is not None else _default_layers(model, data)
     score = metric or top1_accuracy
-    baseline = evaluate(TorchRunnable(model).run, data.eval, score)
+    baseline = evaluate(TorchRunnable(model).run, data.selection, score)
     points = []
     for name in names:
         for ratio in ratios:
@@ -119,7 +121,7 @@ def sensitivity(
                     raise
                 break  # coupled to an output layer (e.g. a residual stream): not prunable alone
             points.append(
-                (name, float(ratio), evaluate(TorchRunnable(pruned).run, data.eval, score))
+                (name, float(ratio), evaluate(TorchRunnable(pruned).run, data.selection, score))
             )
     return SensitivityResult(kind=kind, baseline=baseline, points=tuple(points))
 

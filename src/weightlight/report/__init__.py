@@ -15,6 +15,7 @@ from weightlight._io import write_text_atomic
 from weightlight.errors import UserError
 from weightlight.report.environment import environment
 from weightlight.report.html import render_html
+from weightlight.report.methods import column_methods, energy_label
 from weightlight.report.plots import write_plots
 from weightlight.report.summary import pareto_front, summarize
 from weightlight.report.table import measurement_table
@@ -48,6 +49,9 @@ def build_report(run_dir: str | Path, *, max_drop: float = 1.0) -> Report:
     payload = {
         "run": run_dir.name,
         "summary": summary,
+        # Per column: the one method every row was measured with (or each method and its rows).
+        "methods": column_methods(variants),
+        "energy_is": energy_label(variants),
         "variants": [v.model_dump(mode="json") for v in variants],
         "environment": env,
         "plots": {k: str(p.relative_to(run_dir)) for k, p in plots.items()},

@@ -7,6 +7,7 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from weightlight.report.methods import column_methods, energy_label
 from weightlight.variants import Variant
 
 _CSS = """
@@ -48,12 +49,20 @@ def render_html(
     parts.append("</div><h2>Recipe</h2><pre>" + _e(recipe_yaml) + "</pre>")
     parts.append("<h2>Environment</h2><table>")
     parts += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in environment.items()]
-    parts.append("</table><h2>How each figure was measured</h2><table>")
-    first = next((v.measurement for v in variants if v.measurement), None)
-    if first is not None:
-        parts += [f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in first.methods.items()]
-        if first.energy:
-            parts.append(f"<tr><td>energy</td><td>{_e(first.energy.method)}</td></tr>")
+    parts.append("</table><h2>How each column was measured (one method per column)</h2><table>")
+    for column, how in column_methods(variants).items():
+        if how["same_for_all_rows"]:
+            text = _e(how["method"]) + " <i>(every row)</i>"
+        else:
+            text = "<span class='note'>NOT the same for every row:</span><br>" + "<br>".join(
+                f"{_e(m)}: {_e(', '.join(names))}" for m, names in how["by_method"].items()
+            )
+        parts.append(f"<tr><td>{_e(column)}</td><td style='text-align:left'>{text}</td></tr>")
+    tools = {v.measurement.runtime: v.measurement.methods.get("counted_by") for v in variants
+             if v.ok and v.measurement.methods.get("counted_by")}  # fmt: skip
+    for runtime, tool in tools.items():  # the same definitions, each runtime's own counter
+        parts.append(f"<tr><td>counted by ({_e(runtime)})</td>"
+                     f"<td style='text-align:left'>{_e(tool)}</td></tr>")  # fmt: skip
     parts.append("</table></body></html>")
     return "\n".join(parts)
 
@@ -64,10 +73,10 @@ def _conclusion(summary: dict) -> str:
         return "<p>No variant stayed within the accuracy budget.</p>"
     text = (
         f"<p><b>Best within {summary['max_drop']:g} point(s) of the base</b> (largest speed-up "
-        f"x size reduction): "
+        f"x size reduction, chosen on the {_e(summary.get('selected_on', 'test split'))}): "
         f"<code>{_e(best['name'])}</code>: {best['speedup']:.1f}x faster at batch "
         f"{summary['batch_size']}, {best['size_ratio']:.1f}x smaller, "
-        f"metric drop {best['metric_drop']:+.2f}.</p>"
+        f"{_drop_text(best)}.</p>"
     )
     for key in ("fastest", "smallest"):
         other = summary.get(key)
@@ -75,15 +84,29 @@ def _conclusion(summary: dict) -> str:
             text += (
                 f"<p>{key.capitalize()}: <code>{_e(other['name'])}</code>: "
                 f"{other['speedup']:.1f}x faster, {other['size_ratio']:.1f}x smaller, "
-                f"drop {other['metric_drop']:+.2f}.</p>"
+                f"{_drop_text(other)}.</p>"
             )
     peer = summary.get("best_peer")
     if peer:
         verdict = "beats" if summary.get("beats_peers") else "does not beat"
         text += (
-            f"<p>The recipe {verdict} the best one-liner peer (<code>{_e(peer['name'])}</code>: "
+            f"<p>The recipe {verdict} the best peer, a library tutorial's default int8 "
+            f"(<code>{_e(peer['name'])}</code>: "
             f"{peer['speedup']:.1f}x faster, {peer['size_ratio']:.1f}x smaller).</p>"
         )
+    return text
+
+
+def _drop_text(row: dict) -> str:
+    """The held-out test drop, its interval and whether it is within sampling noise."""
+    if row.get("metric_drop") is None:
+        return "metric drop unknown"
+    text = f"test metric drop {row['metric_drop']:+.2f}"
+    if row.get("metric_interval"):
+        lo, hi = row["metric_interval"]
+        text += f" (test {row['metric']:.2f} %, 95 % CI {lo:.2f}-{hi:.2f})"
+    if row.get("within_noise"):
+        text += ", within sampling noise of the base"
     return text
 
 
@@ -94,8 +117,13 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
             "<th>non-zero</th><th>size MB</th><th>zipped MB</th><th>MMACs</th>")  # fmt: skip
     sizes = sorted({p.batch_size for v in variants if v.measurement for p in v.measurement.latency})
     head += "".join(f"<th>p50 ms bs{b}</th><th>p90 ms bs{b}</th>" for b in sizes)
-    head += f"<th>speed-up bs{bs}</th><th>smaller</th><th>metric</th><th>peak MB</th>"
-    head += "<th>mJ/inf</th><th>gCO2/1M</th><th>cost/1M</th><th>notes</th></tr>"
+    energy = energy_label(variants)
+    tag = f" ({energy})" if energy else ""
+    head += (
+        f"<th>speed-up bs{bs}</th><th>smaller</th><th>val metric</th>"
+        "<th>test metric [95 % CI]</th><th>peak MB</th>"
+        f"<th>mJ/inf{tag}</th><th>gCO2/1M{tag}</th><th>cost/1M{tag}</th><th>notes</th></tr>"
+    )
     rows = [head]
     for v in variants:
         m = v.measurement
@@ -108,14 +136,15 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
         r = ratios.get(v.name, {})
         cells = [v.name, v.parent or "", m.runtime, f"{m.params:,}", f"{m.nonzero_params:,}",
                  f"{m.size_bytes / 1e6:.3f}", f"{m.size_zipped_bytes / 1e6:.3f}",
-                 f"{m.macs / 1e6:.2f}" if m.macs else "-"]  # fmt: skip
+                 f"{m.macs / 1e6:.2f}" if m.macs is not None else "?"]  # fmt: skip
         for b in sizes:
             p = m.latency_at(b)
             cells += [f"{p.p50_ms:.3f}", f"{p.p90_ms:.3f}"] if p else ["-", "-"]
         cells += [
             f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
             f"{r['size_ratio']:.1f}x" if r.get("size_ratio") else "-",
-            f"{m.metric:.2f}" if m.metric is not None else "-",
+            f"{m.val_metric:.2f}" if m.val_metric is not None else "-",
+            _metric_cell(m, r),
             f"{m.peak_memory_bytes / 1e6:.1f}" if m.peak_memory_bytes else "-",
             f"{m.energy.joules_per_1m / 1e3:.3f}" if m.energy else "-",
             f"{m.energy.co2_g_per_1m:.2f}" if m.energy else "-",
@@ -125,7 +154,25 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
         rows.append(f"<tr class='{css}'>" + "".join(f"<td>{_e(c)}</td>" for c in cells)
                     + f"<td>{notes}</td></tr>")  # fmt: skip
     rows.append("</table>")
+    rows.append(
+        f"<p class='legend'>Metric: chosen on the {_e(summary.get('selected_on', 'test split'))}"
+        ", reported on the held-out test split with a 95 % Wilson interval; ≈ marks a test "
+        "metric within sampling noise of the base's (two-proportion test, 95 %).</p>"
+    )
     return "\n".join(rows)
+
+
+def _metric_cell(m, row: dict) -> str:
+    """Test metric, its 95 % interval, and "≈" when its difference from the base is noise."""
+    if m.metric is None:
+        return "-"
+    text = f"{m.metric:.2f}"
+    if row.get("metric_interval"):
+        lo, hi = row["metric_interval"]
+        text += f" [{lo:.1f}, {hi:.1f}]"
+    if row.get("within_noise") and row.get("kind") != "base":
+        text += " ≈"
+    return text
 
 
 def _e(text: object) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from weightlight._io import atomic_path
+from weightlight.report.methods import energy_label
 from weightlight.report.summary import largest_batch, latency_ms, measured, pareto_front
 from weightlight.variants import Variant
 
@@ -35,6 +36,8 @@ def write_plots(variants: Sequence[Variant], folder: Path) -> dict[str, Path]:
         "latency_by_batch": _latency_bars(ok),
         "size": _size_bars(ok),
     }  # fmt: skip
+    if any(v.measurement.energy for v in ok):
+        plots["energy"] = _energy_bars(ok, energy_label(ok))
     paths = {}
     for name, fig in plots.items():
         path = folder / f"{name}.png"
@@ -92,6 +95,25 @@ def _size_bars(ok):
     ax.invert_yaxis()
     ax.set_xlabel("size on disk (MB)")
     ax.legend(fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _energy_bars(ok, label: str):
+    """Energy per inference; the title says whether it is a RAPL reading or the estimate."""
+    fig = Figure(figsize=(7, 0.35 * len(ok) + 1.5))
+    ax = fig.subplots()
+    names = [v.name for v in ok]
+    ax.barh(names, [v.measurement.energy.joules_per_1m / 1e3 if v.measurement.energy else 0
+                    for v in ok], color="tab:green")  # fmt: skip
+    ax.invert_yaxis()
+    title = "energy per inference (mJ)"
+    if label == "estimate":
+        title += "\nESTIMATE: threads x W per thread x latency (no RAPL), not measured"
+    elif label:
+        title += f" ({label})"
+    ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
     ax.grid(axis="x", alpha=0.3)
     return fig

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from weightlight.measure.metric import wilson_interval, within_noise
 from weightlight.variants import Variant
 
 
@@ -48,7 +49,14 @@ def _goodness(v: Variant) -> float | None:
 def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
     """Ratios against the base, the best / fastest / smallest variants within `max_drop` points
     of the base's metric (chosen among all that qualify, never the first that fits), and the
-    Pareto fronts."""
+    Pareto fronts.
+
+    Choices are made on the validation metric and the figures reported are on the test split,
+    so the winner of many comparisons is not scored on the set it was picked on. Records
+    without a validation metric (runs made before the split) fall back to the test metric,
+    and `selected_on` says so. Accuracy rows carry a 95 % Wilson interval and whether their
+    difference from the base is within sampling noise.
+    """
     ok = measured(variants)
     base = next((v for v in ok if v.kind == "base"), None)
     bs = largest_batch(variants)
@@ -58,21 +66,17 @@ def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
     summary["pareto_latency"] = pareto_front(variants, lambda v: latency_ms(v, bs) if bs else None)
     if base is None or bs is None:
         return summary
+    on_val = all(v.measurement.val_metric is not None for v in ok)
+    summary["selected_on"] = "validation split" if on_val else (
+        "test split (some records have no validation metric: made before the split)")  # fmt: skip
+    summary["reported_on"] = "test split"
     base_ms, base_size = latency_ms(base, bs), base.measurement.size_bytes
-    rows = []
-    for v in ok:
-        ms = latency_ms(v, bs)
-        size = v.measurement.size_bytes
-        rows.append({
-            "name": v.name,
-            "kind": v.kind,
-            "speedup": base_ms / ms if ms else None,
-            "size_ratio": base_size / size if size else None,
-            "metric_drop": v.measurement.metric_drop(base.measurement),
-        })  # fmt: skip
+    rows = [_row(v, base.measurement, base_ms, base_size, bs, on_val) for v in ok]
     summary["ratios"] = rows
-    eligible = [r for r in rows if r["name"] != "base" and r["metric_drop"] is not None
-                and r["metric_drop"] <= max_drop and r["speedup"] and r["size_ratio"]]  # fmt: skip
+    eligible = [
+        r for r in rows if r["name"] != "base" and r["selection_drop"] is not None
+        and r["selection_drop"] <= max_drop and r["speedup"] and r["size_ratio"]
+    ]  # fmt: skip
     if eligible:
         # "Best" weighs speed and size equally (their product: how many times cheaper to serve
         # and to ship); the fastest and the smallest are reported beside it.
@@ -86,3 +90,40 @@ def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
             summary["best_peer"] = max(peers, key=lambda r: r["speedup"] * r["size_ratio"])
             summary["beats_peers"] = summary["best"]["kind"] != "baseline"
     return summary
+
+
+def _row(v: Variant, base, base_ms: float | None, base_size: int, bs: int, on_val: bool) -> dict:
+    m = v.measurement
+    ms, size = latency_ms(v, bs), m.size_bytes
+    test_drop = m.metric_drop(base)  # positive = worse, whichever way the task's metric goes
+    val_drop = m.val_drop(base)
+    row = {
+        "name": v.name,
+        "kind": v.kind,
+        "speedup": base_ms / ms if ms and base_ms else None,
+        "size_ratio": base_size / size if size else None,
+        "metric": m.metric,
+        "metric_drop": test_drop,
+        "val_metric": m.val_metric,
+        "val_drop": val_drop,
+        "selection_drop": val_drop if on_val else test_drop,
+        "metric_interval": None,  # a proportion's interval: classification accuracy only
+        "within_noise": None,
+    }
+    if _is_accuracy(m) and _is_accuracy(base) and m.metric_samples and base.metric_samples:
+        row["metric_interval"] = list(wilson_interval(m.metric, m.metric_samples))
+        row["within_noise"] = within_noise(
+            m.metric, m.metric_samples, base.metric, base.metric_samples
+        )
+    return row
+
+
+def _is_accuracy(m) -> bool:
+    """Intervals apply to proportions: accuracy in %, not a user metric, a cosine, an MSE or a
+    perplexity."""
+    return (
+        m.metric_name == "accuracy"
+        and m.metric_higher_is_better
+        and m.metric is not None
+        and 0.0 <= m.metric <= 100.0
+    )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
+from weightlight.measure.metric import wilson_interval, within_noise
 from weightlight.measure.record import Measurement
 
 
@@ -15,7 +16,9 @@ def measurement_table(
     """A table of measurements; with a baseline, speed and size also appear as ratios.
 
     Latency columns show the median (p50) per batch size and, against the baseline, how many
-    times faster (`3.1x`). Size is the zipped artifact, which is what pruned zeros shrink.
+    times faster (`3.1x`). Size is the zipped artifact, which is what pruned zeros shrink. The
+    metric is the test split's, with its 95 % Wilson interval for accuracy; "≈" marks a
+    difference from the baseline within sampling noise.
     """
     baseline = baseline or (rows[0] if rows else None)
     batch_sizes = sorted({p.batch_size for r in rows for p in r.latency})
@@ -28,10 +31,12 @@ def measurement_table(
     table.add_column("MMACs", justify="right")
     for bs in batch_sizes:
         table.add_column(f"p50 ms bs{bs}", justify="right")
-    table.add_column(rows[0].metric_name if rows else "metric", justify="right")
+    table.add_column(f"test {rows[0].metric_name if rows else 'metric'}", justify="right")
     table.add_column("peak MB", justify="right")
     if any(r.energy for r in rows):
-        table.add_column("mJ / inf", justify="right")
+        estimated = {r.energy.estimate for r in rows if r.energy}
+        tag = "estimate" if estimated == {True} else "RAPL" if estimated == {False} else "mixed"
+        table.add_column(f"mJ / inf ({tag})", justify="right")
     for r in rows:
         cells = [
             r.name,
@@ -39,7 +44,7 @@ def measurement_table(
             f"{r.params:,}",
             f"{r.nonzero_params:,}",
             _size(r, baseline),
-            f"{r.macs / 1e6:.2f}" if r.macs is not None else "-",
+            f"{r.macs / 1e6:.2f}" if r.macs is not None else "?",
         ]
         for bs in batch_sizes:
             cells.append(_latency(r, baseline, bs))
@@ -78,6 +83,23 @@ def _metric(r: Measurement, base: Measurement | None) -> str:
     text = f"{r.metric:.2f}"
     if r.metric_worst is not None:
         text += f" (worst {r.metric_worst:.2f})"
+    # An interval is a proportion's: classification accuracy only (not cosine, MSE, perplexity).
+    accuracy = (
+        r.metric_name == "accuracy"
+        and r.metric_higher_is_better
+        and 0 <= r.metric <= 100
+        and r.metric_samples
+    )
+    if accuracy:
+        lo, hi = wilson_interval(r.metric, r.metric_samples)
+        text += f" [{lo:.1f}-{hi:.1f}]"
     if base is not None and base is not r and base.metric is not None:
-        text += f" ({r.metric - base.metric:+.2f})"
+        text += f" ({r.metric - base.metric:+.2f}"
+        if (
+            accuracy
+            and base.metric_samples
+            and within_noise(r.metric, r.metric_samples, base.metric, base.metric_samples)
+        ):
+            text += " ≈"
+        text += ")"
     return text

@@ -2,7 +2,8 @@
 
 Everything it says comes from a measurement on this model and this CPU:
 - where the MACs and the bytes are, per layer (forward hooks on Linear / Conv layers);
-- what the CPU runs fast (VNNI int8, BF16; fp16 is emulated without AVX512-FP16);
+- what the CPU runs fast: its flags (weightlight.hardware: VNNI, BF16, FP16) and a few-second
+  probe timing int8 / bf16 / fp16 kernels against fp32 here (weightlight.search.probe);
 - how fragile each layer is when quantized alone (output cosine vs fp32) and, for models
   torch-pruning can trace, when half its channels are pruned alone (metric drop).
 The ranked advice turns those figures into "try this first" lines that quote them.
@@ -20,6 +21,7 @@ from torch import nn
 from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.hardware import CpuFeatures, cpu_features
+from weightlight.search.probe import SpeedProbe, speed_probe
 from weightlight.search.sensitivity import pruning_sensitivity, quantization_sensitivity
 
 _COUNTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
@@ -57,6 +59,7 @@ class Advice:
     recommendations: list[Recommendation]
     metric: float | None = None
     notes: list[str] = field(default_factory=list)
+    speeds: SpeedProbe | None = None
 
     @property
     def total_macs(self) -> int:
@@ -144,8 +147,10 @@ def advise(model: nn.Module, data: Data, *, quick: bool = True) -> Advice:
         from weightlight.measure.runnable import TorchRunnable
 
         metric = evaluate(TorchRunnable(model).run, data.eval, top1_accuracy)
-    recs = recommend(costs, cpu, quant, prune, has_conv)
-    return Advice(costs, cpu, quant, prune, recs, metric, notes)
+    speeds = speed_probe()
+    notes.append(speeds.describe())
+    recs = recommend(costs, cpu, quant, prune, has_conv, speeds)
+    return Advice(costs, cpu, quant, prune, recs, metric, notes, speeds)
 
 
 def recommend(
@@ -154,13 +159,20 @@ def recommend(
     quant: list[tuple[str, float]],
     prune: list[tuple[str, float]],
     has_conv: bool,
+    speeds: SpeedProbe | None = None,
 ) -> list[Recommendation]:
     """Turn the measurements into ranked recommendations (pure: testable without a model).
 
     Scores are rough expected gains: the share of MACs or bytes a technique touches times the
-    speed-up this stack measured for it (docs/choosing.md, docs/quantization.md), lowered when
-    the layers it touches are fragile.
+    speed-up `speeds` measured for its kernels on this CPU (1x when not probed), lowered when
+    the layers it touches are fragile. bf16 is suggested only where the CPU has it natively
+    (weightlight.hardware) and the probe found it faster than fp32.
     """
+    probed = speeds or SpeedProbe(None, None, None, None, None, 0.0, 0)
+
+    def speed(value: float | None) -> tuple[float, str]:
+        return (value, f"{value:.1f}x") if value is not None else (1.0, "not probed")
+
     total_macs = max(1, sum(c.macs for c in costs))
     total_bytes = max(1, sum(c.bytes for c in costs))
     linear_macs = sum(c.macs for c in costs if c.type == "Linear") / total_macs
@@ -170,11 +182,13 @@ def recommend(
     fragile = [(n, cos) for n, cos in quant if cos < 0.999]
     keep = [n for n, _ in fragile[:2]]
     worst = f"{quant[0][0]} (cosine {quant[0][1]:.4f} quantized alone)" if quant else "n/a"
-    int8_speed = 4.0 if cpu.fast_int8 else 2.0
+    conv_speed, conv_text = speed(probed.int8_conv)
+    gemm_speed, gemm_text = speed(probed.int8_gemm)
     if has_conv:
         recs.append(Recommendation(
-            "ORT static int8", conv_macs * int8_speed,
-            f"Conv layers hold {conv_macs:.0%} of the MACs; CPU int8 "
+            "ORT static int8", conv_macs * conv_speed,
+            f"Conv layers hold {conv_macs:.0%} of the MACs; int8 conv measured {conv_text} vs "
+            f"fp32 here; CPU int8 "
             f"{'has VNNI' if cpu.fast_int8 else 'lacks VNNI (use reduce_range)'}; most fragile "
             f"layer {worst}",
             "export: {format: onnx, quantize: static_int8, calibration: percentile}",
@@ -182,8 +196,9 @@ def recommend(
     if linear_macs > 0.3:
         exclude = f", exclude: {keep}" if keep else ""
         recs.append(Recommendation(
-            "dynamic int8 (Linear)", linear_macs * int8_speed * (0.7 if keep else 1.0),
-            f"Linear layers hold {linear_macs:.0%} of the MACs; most fragile layer {worst}"
+            "dynamic int8 (Linear)", linear_macs * gemm_speed * (0.7 if keep else 1.0),
+            f"Linear layers hold {linear_macs:.0%} of the MACs; int8 GEMM measured {gemm_text} "
+            f"vs fp32 here; most fragile layer {worst}"
             + (f"; keep {', '.join(keep)} in float" if keep else ""),
             f"quantize: {{method: dynamic_int8{exclude}}}",
         ))  # fmt: skip
@@ -197,22 +212,24 @@ def recommend(
             f"{prune[0][0]}, -{prune[0][1]:.1f} pt); fine-tune recovers the rest",
             "prune: {method: structured, ratio: 0.5, finetune: {epochs: 3}}",
         ))  # fmt: skip
-    if cpu.fast_bf16:
+    if cpu.fast_bf16 and probed.bf16 is not None and probed.bf16 > 1.0:
         recs.append(Recommendation(
-            "bf16", 1.5,
-            "CPU has AVX512-BF16/AMX: bf16 measured 2.5-3x faster than fp32 here, "
+            "bf16", min(probed.bf16, 4.0) * 0.6,  # matmul-only figure: the model gains less
+            f"CPU has AVX512-BF16/AMX: bf16 matmul measured {probed.bf16:.1f}x fp32 here, "
             "half the bytes, no calibration",
             "quantize: {method: half, dtype: bf16}",
         ))  # fmt: skip
     if not cpu.fast_fp16:
+        slower = f"measured {probed.fp16:.2f}x fp32 speed here" if probed.fp16 else "not probed"
         recs.append(Recommendation(
             "avoid fp16", 0.0,
-            "CPU lacks AVX512-FP16: fp16 is emulated, measured 3-4x slower than fp32",
+            f"CPU lacks AVX512-FP16: fp16 is emulated ({slower})",
             "-",
         ))  # fmt: skip
     recs.append(Recommendation(
         "ONNX Runtime fp32", 1.2,
-        "no accuracy cost; ORT's fused kernels beat torch eager on small models here",
+        "no accuracy cost; ORT's fused kernels are often faster than torch eager on small "
+        "models (the run's report measures it)",
         "export: {format: onnx, optimize: all}",
     ))  # fmt: skip
     return sorted(recs, key=lambda r: -r.score)

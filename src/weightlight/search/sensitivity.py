@@ -48,15 +48,19 @@ def output_cosine(reference: Sequence[torch.Tensor], outputs: Sequence[torch.Ten
     return round(float(torch.cat(sims).mean()), 6)
 
 
-def eval_outputs(model, data: Data, batches: int = 4) -> list[torch.Tensor]:
-    """Outputs of `model` (torch or any runnable) on the first `batches` eval batches."""
+def eval_outputs(model, data: Data, batches: int = 4, loader=None) -> list[torch.Tensor]:
+    """Outputs of `model` (torch or any runnable) on the first `batches` batches of `loader`.
+
+    The default is the validation split (`data.selection`): rankings choose layers, and
+    choices are not made on the test split the report scores.
+    """
     from weightlight.batch import split
     from weightlight.measure.runnable import as_runnable
 
     run = as_runnable(model, data.adapter).run
     outs = []
     with torch.inference_mode():
-        for i, b in enumerate(data.eval):
+        for i, b in enumerate(data.selection if loader is None else loader):
             if i >= batches:
                 break
             outs.append(run(split(b)[0]).float())

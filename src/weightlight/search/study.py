@@ -2,8 +2,11 @@
 
 Each trial samples a concrete recipe from the space, runs it with `wl.run` into
 `<out>/trials/<number>/` (saved and measured like any run) and reports two objectives to
-optuna, both minimized: the metric drop versus the base model, and the cost (latency at the
-largest batch size, size on disk, or energy per million inferences). The result is the Pareto
+optuna, both minimized: the metric drop versus the base model on the validation split (the
+test split is only reported), and the cost (latency at the largest batch size, size on disk,
+or energy per million inferences). A timed cost is the trial's ratio to the base re-timed
+beside it in the same run, times the search base's figure, so trials run minutes apart under
+different machine load compare fairly. The result is the Pareto
 front over every finished trial of the study (all workers) and the BEST variant under the
 accuracy constraint: the lowest cost among trials whose drop is within `max_drop`, never the
 first trial that fits (INC's tuner stops at the first, and often ends with nothing). The first
@@ -31,11 +34,13 @@ from weightlight._io import write_text_atomic
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.measure import measure
-from weightlight.measure.energy import with_energy
-from weightlight.pipeline import run
+from weightlight.measure.energy import measure_energy
+from weightlight.measure.runnable import as_runnable
+from weightlight.pipeline import energy_options, run
 from weightlight.recipe import Recipe, dump_recipe, variant_name
 from weightlight.report import build_report
-from weightlight.search.sensitivity import eval_outputs, output_cosine, rank_and_seed
+from weightlight.search.fidelity import Fidelity
+from weightlight.search.sensitivity import rank_and_seed
 from weightlight.search.space import FirstChoice, SearchSpace, load_space
 from weightlight.variants import Variant, read_variants, write_variants
 
@@ -46,13 +51,18 @@ _STARTED = tuple(s for s in optuna.trial.TrialState if s != optuna.trial.TrialSt
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One finished trial: its choices, its final variant and the two objective values."""
+    """One finished trial: its choices, its final variant and the two objective values.
+
+    `metric_drop` is the drop on the validation split (what the search optimizes and selects
+    on); `test_drop` is the drop on the held-out test split, the figure to report.
+    """
 
     number: int
     params: dict
     variant: Variant
     metric_drop: float
     cost: float
+    test_drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,7 @@ def search(
         metric: "task" (the data's task metric: top-1 %, embedding cosine vs the base x100,
             MSE or perplexity, each with its direction), "accuracy" (the same for a
             classification task) or "cosine": 100 x the mean output cosine versus the base
-            model on eval batches, so max_drop=1 means cosine >= 0.99 (for models without
+            model on the same batches, so max_drop=1 means cosine >= 0.99 (for models without
             meaningful labels, e.g. a transformer's fidelity after int8).
         on_trial: called as on_trial(finished_here, trials, result) after each trial.
 
@@ -146,8 +156,11 @@ def search(
     base = _base_variant(model, data, probe, out)
     fidelity = None
     if metric == "cosine":  # the base agrees with itself: 100 points
-        fidelity = _Fidelity(eval_outputs(model, data), factory)
-        base = base.model_copy(update={"measurement": fidelity.relabel(base.measurement, 100.0)})
+        fidelity = Fidelity(model, data, factory)
+        relabelled = fidelity.relabel(
+            base.measurement, 100.0, 100.0 if fidelity.val is not None else None
+        )
+        base = base.model_copy(update={"measurement": relabelled})
     fragile: list[str] = []
     if parsed.uses_fragile():
         fragile = rank_and_seed(model, data, parsed, out, study, fresh)
@@ -267,7 +280,8 @@ def summarize_study(study, base: Variant, out: Path, objective: str, max_drop: f
             continue  # a repeat of an earlier trial: counted once
         if t.state == optuna.trial.TrialState.COMPLETE and "variant" in t.user_attrs:
             variant = Variant.model_validate(t.user_attrs["variant"])
-            done.append(TrialResult(t.number, dict(t.params), variant, t.values[0], t.values[1]))
+            done.append(TrialResult(t.number, dict(t.params), variant, t.values[0], t.values[1],
+                                    _test_drop(base, variant)))  # fmt: skip
         elif t.state == optuna.trial.TrialState.FAIL and "error" in t.user_attrs:
             failed.append((t.number, t.user_attrs["error"]))
     result = SearchResult(
@@ -284,38 +298,22 @@ def summarize_study(study, base: Variant, out: Path, objective: str, max_drop: f
 def _as_json(result: SearchResult) -> dict:
     def row(t: TrialResult) -> dict:
         return {"trial": t.number, "name": t.variant.name, "metric_drop": t.metric_drop,
+                "test_drop": t.test_drop, "test_metric": t.variant.measurement.metric,
                 "cost": t.cost, "params": t.params}  # fmt: skip
 
     return {
         "objective": result.objective, "max_drop": result.max_drop,
+        "selected_on": "validation split" if result.base.measurement.val_metric is not None
+        else "test split (no validation split in the data)",
+        "metric_drop": "on the split selection uses; test_drop: on the held-out test split",
         "base_metric": result.base.measurement.metric,
+        "base_val_metric": result.base.measurement.val_metric,
         "base_cost": cost_of(result.base, result.objective),
         "best": row(result.best) if result.best else None,
         "front": [row(t) for t in result.front], "trials": [row(t) for t in result.trials],
         "failed": [{"trial": n, "error": e} for n, e in result.failed],
         "interrupted": result.interrupted, "storage": result.storage,
     }  # fmt: skip
-
-
-class _Fidelity:
-    """Scores a trial's final model by its output cosine with the base model (x 100)."""
-
-    NAME = "output cosine vs base (x100)"
-
-    def __init__(self, reference: list, factory) -> None:
-        self.reference, self.factory = reference, factory
-
-    def relabel(self, measurement, value: float):
-        methods = {**measurement.methods, "metric": "100 x mean per-sample output cosine "
-                   "versus the base model on data.eval batches"}  # fmt: skip
-        return measurement.with_updates(metric=value, metric_name=self.NAME, methods=methods)
-
-    def score(self, folder: Path, variant: Variant, data: Data):
-        from weightlight.models.io import load_model
-
-        loaded = load_model(folder / variant.artifact, factory=self.factory)
-        value = 100.0 * output_cosine(self.reference, eval_outputs(loaded, data))
-        return self.relabel(variant.measurement, round(value, 4))
 
 
 def _run_trial(trial, space, fragile, model, data, base, out, objective, factory, fidelity=None):
@@ -334,6 +332,7 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
     final = variant_name(recipe.stages[-1], len(recipe.stages) - 1)
     variant = next((v for v in variants if v.name == final), None)
     cost = cost_of(variant, objective) if variant is not None and variant.ok else None
+    cost = _on_base_scale(cost, variants, base, objective)
     if cost is not None and fidelity is not None:
         try:
             variant = variant.model_copy(
@@ -355,8 +354,29 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
                    "trial": trial.number, "params": dict(trial.params), "folder": str(folder)},
     })  # fmt: skip
     trial.set_user_attr("variant", named.model_dump(mode="json"))
-    drop = round(variant.measurement.metric_drop(base.measurement), 6)
-    return TrialResult(trial.number, dict(trial.params), named, drop, cost)
+    # Optimized and selected on validation; the test drop is only reported.
+    b, m = base.measurement, named.measurement
+    on_val = b.val_metric is not None and m.val_metric is not None
+    # Drops follow the task's direction (perplexity: lower is better), positive = worse.
+    drop = round(m.val_drop(b) if on_val else m.metric_drop(b), 6)
+    return TrialResult(trial.number, dict(trial.params), named, drop, cost,
+                       _test_drop(base, named))  # fmt: skip
+
+
+def _on_base_scale(cost, variants: list[Variant], base: Variant, objective: str):
+    """A timed cost made comparable across trials: each trial's run re-times its variants
+    interleaved with the base (wl.run), so cost / that base's cost is free of the machine's
+    state during that trial; times the search base's cost, it is back in ms (or J)."""
+    if cost is None or objective == "size":
+        return cost
+    with_it = next((v for v in variants if v.kind == "base" and v.ok), None)
+    here, ref = cost_of(with_it, objective) if with_it else None, cost_of(base, objective)
+    return cost / here * ref if here and ref else cost
+
+
+def _test_drop(base: Variant, variant: Variant) -> float | None:
+    drop = variant.measurement.metric_drop(base.measurement)
+    return round(drop, 6) if drop is not None else None
 
 
 def _reuse(study, trial, space: SearchSpace, fragile) -> TrialResult | None:
@@ -389,14 +409,15 @@ def _base_variant(model: nn.Module, data: Data, recipe: Recipe, out: Path) -> Va
     saved = [v for v in read_variants(out) if v.kind == "base" and v.ok]
     if saved:
         return saved[0]
-    options, energy = recipe.measure, recipe.energy
+    options = recipe.measure
     record = measure(
         model, data, name="base", batch_sizes=options.batch_sizes, threads=options.threads,
         runs=options.runs, warmup=options.warmup,
     )  # fmt: skip
-    record = with_energy(
-        record, carbon_g_per_kwh=energy.carbon_g_per_kwh, price_per_kwh=energy.price_per_kwh,
-        currency=energy.currency, rapl_watts=None, watts_per_thread=energy.watts_per_thread,
+    # The same energy method as every trial's variants (wl.run): RAPL where readable.
+    record = measure_energy(
+        record, as_runnable(model, data.adapter).run,
+        data.example_batch(max(options.batch_sizes)), **energy_options(recipe),
     )  # fmt: skip
     base = Variant(name="base", parent=None, kind="base", status="ok", measurement=record)
     write_variants(out, [base])

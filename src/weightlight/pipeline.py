@@ -31,6 +31,7 @@ from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail
 from weightlight.export.stage import export
+from weightlight.hardware import stage_precision
 from weightlight.measure import measure
 from weightlight.measure.energy import measure_rapl_watts, with_energy
 from weightlight.measure.runnable import as_runnable
@@ -256,6 +257,8 @@ class _RunState:
             record, carbon_g_per_kwh=energy.carbon_g_per_kwh, price_per_kwh=energy.price_per_kwh,
             currency=energy.currency, rapl_watts=watts, watts_per_thread=energy.watts_per_thread,
         )  # fmt: skip
+        int8_path, notes = stage_precision(config)
+        record = record.with_updates(int8_path=int8_path, notes=(*record.notes, *notes))
         quantized = kind in ("quantize", "baseline") or bool(config.get("quantize"))
         source = self.done(parent) if parent else None
         if quantized and source is not None and source.measurement is not None:

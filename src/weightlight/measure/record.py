@@ -59,6 +59,8 @@ class Measurement(BaseModel):
     energy: Energy | None = None
     methods: dict[str, str]
     notes: tuple[str, ...] = ()
+    # The int8 kernels' path and settings, e.g. "x86 AVX2, reduce range on" (None: not int8).
+    int8_path: str | None = None
 
     def latency_at(self, batch_size: int) -> LatencyPoint | None:
         """The latency point for `batch_size`, if it was measured."""

@@ -174,7 +174,7 @@ def recommend(
         recs.append(Recommendation(
             "ORT static int8", conv_macs * int8_speed,
             f"Conv layers hold {conv_macs:.0%} of the MACs; CPU int8 "
-            f"{'has VNNI' if cpu.fast_int8 else 'lacks VNNI (use reduce_range)'}; most fragile "
+            f"{'has VNNI' if cpu.fast_int8 else 'lacks VNNI (reduce_range is on)'}; most fragile "
             f"layer {worst}",
             "export: {format: onnx, quantize: static_int8, calibration: percentile}",
         ))  # fmt: skip

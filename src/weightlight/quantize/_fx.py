@@ -3,8 +3,8 @@
 Why FX (torch.ao) and not PT2E (torchao) or torchao's int8 configs: measured on x86 CPUs
 (docs/quantization.md), an FX-converted model runs int8 kernels (fbgemm/oneDNN via the x86
 backend; QNNPACK on ARM64, chosen by `weightlight.hardware`) in plain eager mode and is faster
-than fp32, while a PT2E model is slower than fp32
-until lowered and torchao int8 configs gave no CPU speed-up. torch.ao is deprecated but still
+than fp32, while a PT2E model is slower than fp32 until lowered and torchao int8 configs gave no
+CPU speed-up. torch.ao is deprecated but still
 works in torch 2.13; its deprecation warnings are silenced here, in one place.
 """
 
@@ -35,16 +35,17 @@ from weightlight.quantize.observer import RangeObserver
 
 def backend():
     """The backend config of this CPU's int8 kernels: x86 (fbgemm/oneDNN) or QNNPACK (ARM64)."""
-    return _backend(quant_settings().torch_backend)
-
-
-@functools.cache
-def _backend(name: str):
-    import torch.ao.quantization.quantize_fx  # noqa: F401  (loads the backend_config utils)
-
+    name = quant_settings().torch_backend
     # The engine that runs the converted model must match the config it was converted for.
     if name in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = name
+    return _backend_config(name)
+
+
+@functools.cache
+def _backend_config(name: str):
+    import torch.ao.quantization.quantize_fx  # noqa: F401  (loads the backend_config utils)
+
     return get_qnnpack_backend_config() if name == "qnnpack" else get_x86_backend_config()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -24,6 +26,30 @@ def pytest_report_header(config) -> list[str]:
         f"int8 path: {quant_settings().describe()}; bf16 / fp16: {env['bf16 / fp16']}; "
         f"torch threads: {THREADS}",
     ] + ([env["cpu read from"]] if "cpu read from" in env else [])
+
+
+# CPU seconds per test (all threads), printed with WEIGHTLIGHT_TEST_CPU_TIMES=1: unlike wall time
+# it hardly moves when other jobs share the machine, so it decides which tests to mark slow.
+_CPU_TIMES: dict[str, float] = {}
+
+
+def _cpu_seconds() -> float:
+    t = os.times()  # this process's threads and its finished subprocesses (CLI runs, workers)
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    start = _cpu_seconds()  # setup (fixtures first built here), call and teardown
+    yield
+    _CPU_TIMES[item.nodeid] = _cpu_seconds() - start
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.environ.get("WEIGHTLIGHT_TEST_CPU_TIMES"):
+        terminalreporter.section("CPU s per test, incl. fixtures it built (slowest 30)")
+        for nodeid, seconds in sorted(_CPU_TIMES.items(), key=lambda kv: -kv[1])[:30]:
+            terminalreporter.write_line(f"{seconds:8.1f}  {nodeid}")
 
 
 # int8 vs fp32 on the 360 digits test images: at most 5 predictions may change (98.6 %). Another

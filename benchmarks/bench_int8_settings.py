@@ -46,10 +46,9 @@ def trained(name: str, data: wl.data.Data, cache: Path, epochs: float) -> torch.
     return model.eval()
 
 
-def variants(model: torch.nn.Module, data: wl.data.Data, folder: Path, threads: int):
+def variants(model: torch.nn.Module, data: wl.data.Data, folder: Path):
     """(row name, model, reduce_range, per_channel) for every setting of both runtimes."""
     fp32_onnx = export_onnx(model, data, folder / "fp32.onnx", optimize="all")
-    fp32_onnx = wl.export.load_onnx(fp32_onnx.path, optimize="all")
     for rr, pc in SETTINGS:
         config = wl.quantize.StaticInt8(calibration="percentile", reduce_range=rr, per_channel=pc)
         yield "torch static int8", wl.quantize(model, config, data), rr, pc
@@ -89,7 +88,7 @@ def main() -> None:
                     "agree % w/ fp32", "p50 ms", "p90 ms", "speed-up"):  # fmt: skip
             table.add_column(col, justify="left" if col == "runtime" else "right")
         with tempfile.TemporaryDirectory() as tmp:
-            for runtime, made, rr, pc in variants(model, data, Path(tmp), args.threads):
+            for runtime, made, rr, pc in variants(model, data, Path(tmp)):
                 m = wl.measure(made, data, name=runtime, batch_sizes=(64,), threads=args.threads,
                                runs=args.runs)  # fmt: skip
                 agree = wl.export.parity(model, made, data, tolerance=1.0).top1_agreement

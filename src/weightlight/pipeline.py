@@ -31,6 +31,7 @@ from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail
 from weightlight.export.stage import export
+from weightlight.hardware import stage_precision
 from weightlight.measure import measure
 from weightlight.measure.energy import measure_energy, with_energy
 from weightlight.measure.latency import INTERLEAVED_METHOD, interleaved_latency
@@ -260,6 +261,8 @@ class _RunState:
             record, as_runnable(made).run,
             self.data.example_batch(max(options.batch_sizes)), **energy_options(self.recipe),
         )  # fmt: skip
+        int8_path, notes = stage_precision(config)
+        record = record.with_updates(int8_path=int8_path, notes=(*record.notes, *notes))
         return self._guard(record, kind, config, parent)
 
     def _guard(self, record, kind: str, config: dict, parent: str | None):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import weightlight as wl
@@ -28,6 +29,7 @@ def _accuracy_and_predictions(model, data) -> tuple[float, torch.Tensor]:
     return evaluate(model.eval(), data.eval), preds
 
 
+@pytest.mark.slow  # several fresh processes (torch import + training each)
 def test_torchrun_two_processes_matches_a_single_process(tmp_path, digits, trained_cnn):
     teacher_path = wl.models.save_model(trained_cnn, tmp_path / "teacher.safetensors")
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}

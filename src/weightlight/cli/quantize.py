@@ -8,6 +8,7 @@ import typer
 
 import weightlight as wl
 from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.hardware import stage_precision
 from weightlight.quantize import quantize as quantize_model
 from weightlight.quantize import save_quantized
 from weightlight.quantize.dispatch import parse_config
@@ -50,8 +51,10 @@ def quantize(
     net = wl.models.load_model(model, factory=arch, trust=trust)
     quantized = quantize_model(net, config, dataset)
     save_quantized(quantized, out, config)
+    int8_path, notes = stage_precision(config.model_dump(mode="json"))
+    measured = wl.measure(quantized, dataset, name=config.method, threads=threads, runs=20)
     rows = [
         wl.measure(net, dataset, name="fp32", threads=threads, runs=20),
-        wl.measure(quantized, dataset, name=config.method, threads=threads, runs=20),
+        measured.with_updates(int8_path=int8_path, notes=(*measured.notes, *notes)),
     ]
     console.print(measurement_table(rows, baseline=rows[0], title=f"{model} -> {out}"))

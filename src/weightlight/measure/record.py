@@ -71,6 +71,8 @@ class Measurement(BaseModel):
     val_metric: float | None = None
     metric_samples: int | None = None
     val_samples: int | None = None
+    # The int8 kernels' path and settings, e.g. "x86 AVX2, reduce range on" (None: not int8).
+    int8_path: str | None = None
 
     def latency_at(self, batch_size: int) -> LatencyPoint | None:
         """The latency point for `batch_size`, if it was measured."""

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from weightlight import baselines
-from weightlight._io import write_text_atomic
+from weightlight._io import check_writable_layout, write_text_atomic
 from weightlight.data import Data
 from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
@@ -46,6 +46,9 @@ from weightlight.variants import Variant, read_variants, upsert, write_variants
 Progress = Callable[[str], None]
 # Rounds of the final interleaved timing: enough that one slow spell is outvoted.
 RETIME_ROUNDS = 5
+# What a run writes in its folder: checked before the first stage runs, not found out after.
+RUN_FOLDERS = ("models", "plots")
+RUN_FILES = ("recipe.yaml", "variants.jsonl", "log.txt", "report.json", "report.html")
 
 
 def run(
@@ -82,6 +85,7 @@ def run(
         # Under torchrun every rank runs the stages (training steps are collective), but only
         # rank 0 measures and owns the run folder; the others keep their copies apart.
         out = out / ".ranks" / str(rank)
+    check_writable_layout(out, folders=RUN_FOLDERS, files=RUN_FILES)
     state = _RunState(out, recipe, data, factory, on_event or (lambda _msg: None))
     state.measuring = rank == 0
     state.open(resume)

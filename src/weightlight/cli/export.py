@@ -9,6 +9,7 @@ from rich.table import Table
 from torch import nn
 
 import weightlight as wl
+from weightlight._io import check_writable
 from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
 from weightlight.errors import UserError
 
@@ -38,6 +39,9 @@ def export(
         raise UserError(
             f"invalid --{field.replace('_', '-')}: {first['msg']}", "see --help"
         ) from None
+    check_writable(onnx)
+    if quantize is not None:
+        check_writable(onnx.with_suffix(".int8.onnx"))
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
     if not isinstance(net, nn.Module):

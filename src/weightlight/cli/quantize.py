@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 import weightlight as wl
+from weightlight._io import check_writable
 from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
 from weightlight.hardware import stage_precision
 from weightlight.quantize import quantize as quantize_model
@@ -47,6 +48,7 @@ def quantize(
     }
     # Validate before loading anything: a typo in --method fails in a second, with choices.
     config = parse_config({k: v for k, v in options.items() if v is not None})
+    check_writable(out)
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
     quantized = quantize_model(net, config, dataset)

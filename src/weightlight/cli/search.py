@@ -9,9 +9,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import weightlight as wl
+from weightlight._io import check_writable_layout
 from weightlight.cli._app import DATA_HELP, TRUST_HELP, app, console
 from weightlight.cli.pipeline import _base_model
-from weightlight.search.study import OBJECTIVES, SearchResult, check_arguments
+from weightlight.search.study import OBJECTIVES, SearchResult, check_arguments, check_storage
 
 _MODEL_HELP = (
     "Built-in model name (trained on the data first, cached), a model file, or module:function "
@@ -50,6 +51,10 @@ def search(
     front. Ctrl-C keeps the finished trials and prints the front so far.
     """
     check_arguments(max_drop, objective, trials, time_budget, metric)  # before any training
+    if storage:
+        check_storage(storage)
+    check_writable_layout(out, folders=("cache", "trials", "plots"),
+                          files=("search.json", "report.html", "report.json"))  # fmt: skip
     parsed = wl.search.load_space(space)
     dataset = wl.data.load_data(data)
     base, factory = _base_model(model, weights, dataset, out, epochs, trust)
@@ -116,6 +121,7 @@ def advise(
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
 ) -> None:
     """Measure the model and list the techniques to try first, with the measured reasons."""
+    check_writable_layout(out, folders=("cache",))
     dataset = wl.data.load_data(data)
     base, _ = _base_model(model, weights, dataset, out, epochs, trust)
     advice = wl.search.advise(base, dataset)

@@ -124,7 +124,7 @@ def test_multi_teacher_student_puts_probability_on_every_teachers_answer(data, t
 def test_self_distillation_teaches_a_reinitialised_model_without_labels(data, teacher):
     # alpha 1: no hard labels at all; the freshly initialised generation can only learn the
     # digits from its earlier (trained) self. Measured 88 %; it stays near 10 % without.
-    config = wl.distill.Self(reinit=True, alpha=1.0, epochs=EPOCHS)
+    config = wl.distill.BornAgain(reinit=True, alpha=1.0, epochs=EPOCHS)
     reborn = wl.distill(teacher, config, data)
     assert not torch.equal(reborn.fc2.weight, teacher.fc2.weight)
     assert _accuracy(reborn, data) >= 0.7

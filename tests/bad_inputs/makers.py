@@ -73,10 +73,12 @@ def safetensors_header(path: Path, metadata: dict, arch: str = "mlp") -> None:
 
 
 @maker
-def pickled(path: Path, payload: str = "marker", marker: str = "payload-ran") -> None:
+def pickled(
+    path: Path, payload: str = "marker", marker: str = "payload-ran", protocol: int = 5
+) -> None:
     """A pickle whose unpickling would create `marker` (a stand-in for arbitrary code)."""
     if payload == "marker":
-        path.write_bytes(pickle.dumps(TouchOnLoad(str(path.parent / marker))))
+        path.write_bytes(pickle.dumps(TouchOnLoad(str(path.parent / marker)), protocol=protocol))
     elif payload == "list":  # weights-only loadable, but not a model or state_dict
         torch.save([1, 2, 3], path)
     elif payload == "tensor_dict_wrong_keys":
@@ -390,9 +392,19 @@ def out_of_range_max_drop() -> list[dict]:
 @case_class
 def library_warnings() -> list[dict]:
     """Inputs on which a library warns: the warning is one line too (no source-line dump)."""
-    return [{
+    cases = [{
         "id": "warning-palette-images-then-wrong-shape",
         "files": {"imgs": {"make": "palette_images"}},
         "cli": ["measure", "mlp", "--data", "imgs", "--runs", "3", "--batch-sizes", "1"],
         "expect": ["cannot run on the data's input shape"], "warns": ["palette images"],
     }]  # fmt: skip
+    # torch warns about pickle protocols other than its own before refusing the payload;
+    # weightlight's own message says what matters, so no warning line at all (`quiet`).
+    for protocol in (2, 3, 4):
+        cases.append({
+            "id": f"warning-free-pickle-protocol-{protocol}",
+            "files": {"evil.pt": {"make": "pickled", "protocol": protocol}},
+            "cli": ["measure", "evil.pt", "--runs", "3"], "quiet": True,
+            "expect": ["could run code", "--trust"],
+        })  # fmt: skip
+    return cases

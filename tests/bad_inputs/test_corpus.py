@@ -147,6 +147,7 @@ def test_bad_input_fails_cleanly(case, tmp_path, monkeypatch, run_cli, digits):
         warned = [line for line in lines if line.startswith("warning:")]
         for word in case.get("warns", []):
             assert any(word.lower() in line.lower() for line in warned), err
+        assert not (case.get("quiet") and warned), err
         lines = [line for line in lines if not line.startswith("warning:")]
         assert len(lines) == 1, err
         message = lines[0]

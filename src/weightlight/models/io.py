@@ -246,7 +246,9 @@ def _header_record(metadata: dict, key: str, path: Path) -> dict:
 
 def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4": we say what matters
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         imports = pickle_imports(path)
         if imports is None:  # not even a well-formed pickle: damaged, not dangerous

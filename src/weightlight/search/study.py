@@ -234,7 +234,7 @@ def check_storage(storage: str) -> str:
         make_url(storage).get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
         raise UserError(
-            f"cannot use study storage '{storage}' ({one_line(str(exc))[:160]})",
+            f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
             "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
         ) from None
     return storage

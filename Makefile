@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/weightlight run --overwrite
 
+# Everyday `make test` skips the tests marked slow (> 10 s each); CI=true runs every test.
+PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
+
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_MARK)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks examples tools docs/notebooks

@@ -77,6 +77,7 @@ print(hashlib.sha256(blob).hexdigest())
 """
 
 
+@pytest.mark.slow  # several fresh processes (torch import + training each)
 def test_the_runs_base_model_is_the_same_in_every_fresh_process(tmp_path):
     """torch seeds its default generator randomly per process; the run must not depend on it
     (before the fix, the demo's base accuracy moved between 98.6 and 99.4 % run to run)."""

@@ -76,6 +76,7 @@ def _names(lines):
     return [json.loads(line)["name"] for line in lines]
 
 
+@pytest.mark.slow  # several fresh processes (torch import + training each)
 @pytest.mark.parametrize(
     "phase, sig",
     [("calibration", signal.SIGINT), ("export", signal.SIGKILL), ("report", signal.SIGKILL)],

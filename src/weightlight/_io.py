@@ -56,6 +56,45 @@ def ensure_writable_dir(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Fail now, in one line, if `path` could not be written at the end of a long job.
+
+    Catches a file where a folder must be (the path itself or any parent), a folder where the
+    file must be, and an unwritable place. Creates nothing, so a refused command leaves no trace.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        what = "a folder" if path.is_dir() else "a file"
+        raise UserError(
+            f"cannot write '{path}': {what} of that name is in the way",
+            "move it away, or choose another location",
+        )
+    place = path if path.is_dir() else path.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent  # the first existing ancestor is where creation would start
+    if not place.is_dir():
+        raise UserError(
+            f"cannot write '{path}': '{place}' is a file, not a folder",
+            "a parent of this path is a file, not a folder: choose another location",
+        )
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write '{path}' ('{place}' is not writable)",
+                        "choose a writable location")  # fmt: skip
+    return path
+
+
+def check_writable_layout(
+    folder: str | os.PathLike, *, folders: tuple[str, ...] = (), files: tuple[str, ...] = ()
+) -> Path:
+    """`check_writable` for a folder and the sub-folders and files a job will write in it."""
+    folder = check_writable(folder, folder=True)
+    for name in folders:
+        check_writable(folder / name, folder=True)
+    for name in files:
+        check_writable(folder / name)
+    return folder
+
+
 def _write_error(path: Path, exc: OSError) -> UserError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         fix = "free disk space (or write elsewhere) and run again"

@@ -25,12 +25,13 @@ import torch
 from torch import nn
 
 from weightlight import baselines
-from weightlight._io import write_text_atomic
+from weightlight._io import check_writable_layout, write_text_atomic
 from weightlight.data import Data
 from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail
 from weightlight.export.stage import export
+from weightlight.hardware import stage_precision
 from weightlight.measure import measure
 from weightlight.measure.energy import measure_energy, with_energy
 from weightlight.measure.latency import INTERLEAVED_METHOD, interleaved_latency
@@ -45,6 +46,9 @@ from weightlight.variants import Variant, read_variants, upsert, write_variants
 Progress = Callable[[str], None]
 # Rounds of the final interleaved timing: enough that one slow spell is outvoted.
 RETIME_ROUNDS = 5
+# What a run writes in its folder: checked before the first stage runs, not found out after.
+RUN_FOLDERS = ("models", "plots")
+RUN_FILES = ("recipe.yaml", "variants.jsonl", "log.txt", "report.json", "report.html")
 
 
 def run(
@@ -84,6 +88,7 @@ def run(
         # Under torchrun every rank runs the stages (training steps are collective), but only
         # rank 0 measures and owns the run folder; the others keep their copies apart.
         out = out / ".ranks" / str(rank)
+    check_writable_layout(out, folders=RUN_FOLDERS, files=RUN_FILES)
     state = _RunState(out, recipe, data, factory, on_event or (lambda _msg: None))
     state.measuring = rank == 0
     state.open(resume)
@@ -263,6 +268,8 @@ class _RunState:
             record, as_runnable(made, self.data.adapter).run,
             self.data.example_batch(max(options.batch_sizes)), **energy_options(self.recipe),
         )  # fmt: skip
+        int8_path, notes = stage_precision(config)
+        record = record.with_updates(int8_path=int8_path, notes=(*record.notes, *notes))
         return self._guard(record, kind, config, parent)
 
     def _guard(self, record, kind: str, config: dict, parent: str | None):

@@ -53,8 +53,16 @@ def read_variants(run_dir: Path) -> list[Variant]:
     path = Path(run_dir) / VARIANTS_FILE
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        raise UserError(
+            f"{path} cannot be read ({reason})",
+            "restore the file or start a new run folder",
+        ) from None
     variants = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

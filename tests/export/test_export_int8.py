@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import onnx
-import pydantic
 import pytest
 
 import weightlight as wl
+from weightlight.errors import UserError
 from weightlight.measure.metric import evaluate
 
 
@@ -14,10 +14,11 @@ def _accuracy(model, digits) -> float:
     return evaluate(wl.measure.as_runnable(model).run, digits.eval)
 
 
-def test_static_int8_within_half_a_point(cnn_int8, cnn_onnx, digits):
+def test_static_int8_agrees_with_fp32(cnn_int8, cnn_onnx, digits, agreement):
     fp32, int8 = _accuracy(cnn_onnx, digits), _accuracy(cnn_int8, digits)
-    assert abs(int8 - fp32) <= 0.5
-    assert cnn_int8.parity.top1_agreement >= 99.0
+    # Margins any x86 CPU's numerics keep (tests/conftest.py); int16 saturation breaks them.
+    assert abs(int8 - fp32) <= 1.0
+    assert cnn_int8.parity.top1_agreement >= agreement.int8_floor
     assert cnn_int8.path.stat().st_size < 0.27 * cnn_onnx.path.stat().st_size  # int8 weights
     ops = {n.op_type for n in onnx.load(str(cnn_int8.path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
@@ -67,11 +68,12 @@ def test_dynamic_int8_on_a_cnn_says_use_static(cnn_onnx, digits, tmp_path):
 
 
 def test_configs_validate_fields():
-    with pytest.raises(pydantic.ValidationError):
+    # Configs convert pydantic's error into one UserError line naming the field (issue 19).
+    with pytest.raises(UserError, match=r"^OrtStaticInt8\.calibration: .*'kl'"):
         wl.export.OrtStaticInt8(calibration="kl")
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(UserError, match=r"^Export\.optimize: .*'max'"):
         wl.export.Export(optimize="max")
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(UserError, match=r"^Export\.opset: .*17"):
         wl.export.Export(opset=13)
     assert tuple(wl.export.CONFIGS) == (wl.export.Export,)
     assert wl.export.Export(quantize="static_int8", calibration="entropy").quant_config() == (
@@ -79,10 +81,10 @@ def test_configs_validate_fields():
     )
 
 
-def test_export_stage_writes_fp32_and_int8(trained_cnn, digits, tmp_path):
+def test_export_stage_writes_fp32_and_int8(trained_cnn, digits, tmp_path, agreement):
     config = wl.export.Export(optimize="basic", quantize="static_int8")
     q = wl.export(trained_cnn, config, digits, tmp_path / "m.onnx")
     assert q.path == tmp_path / "m.int8.onnx"
     assert (tmp_path / "m.onnx").is_file()
     assert q.optimize == "basic"
-    assert q.parity.top1_agreement >= 99.0
+    assert q.parity.top1_agreement >= agreement.int8_floor

@@ -32,11 +32,13 @@ def test_save_and_load_round_trip_gives_identical_outputs(tmp_path, suffix, digi
     assert torch.equal(model(x), loaded.eval()(x))
 
 
-def test_safetensors_names_its_builtin_architecture(tmp_path):
-    model = wl.models.resnet_small(width=8)
+def test_safetensors_names_its_builtin_architecture(tmp_path, digits):
+    model = wl.models.resnet_small(width=8).eval()
     path = wl.models.save_model(model, tmp_path / "r.safetensors")
     loaded = wl.models.load_model(path)  # no factory needed
     assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in model.parameters())
+    x = digits.example_batch(2)
+    assert torch.equal(loaded.eval()(x), model(x))  # its weights, not a fresh width-8 ResNet
 
 
 def test_pt2_round_trip(tmp_path, digits):

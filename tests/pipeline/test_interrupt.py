@@ -43,6 +43,7 @@ def _wait_for(predicate, proc, timeout=600):
     pytest.fail("timed out waiting for the run")
 
 
+@pytest.mark.slow  # several fresh processes (torch import + training each)
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_run_resumes_without_losing_or_redoing_work(tmp_path, sig):
     recipe = tmp_path / "r.yaml"

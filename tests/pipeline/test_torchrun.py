@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 
+@pytest.mark.slow  # several fresh processes (torch import + training each)
 def test_run_under_torchrun_two_processes(tmp_path):
     recipe = {
         "name": "ddp",

@@ -88,13 +88,16 @@ def test_every_importance_gives_the_same_shapes(importance, trained_resnet, digi
 
 
 def test_taylor_importance_keeps_more_accuracy_than_random(trained_cnn, digits):
+    # At 50 % (no fine-tune) the gap is wide enough for any CPU's base model: AVX2-emulated
+    # base 96.4 % (taylor) vs 91.1 % (random). At 75 % both fall to ~54 % and the order
+    # flipped by one image between CPUs.
     scores = {
         imp: accuracy(
-            wl.prune(trained_cnn, wl.prune.Structured(ratio=0.75, importance=imp), digits), digits
+            wl.prune(trained_cnn, wl.prune.Structured(ratio=0.5, importance=imp), digits), digits
         )  # fmt: skip
         for imp in ("taylor", "random")
     }
-    assert scores["taylor"] > scores["random"]
+    assert scores["taylor"] >= scores["random"] + 1.0, scores
 
 
 # ---------------------------------------------------------------- bad input

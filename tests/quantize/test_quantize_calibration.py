@@ -1,4 +1,5 @@
-"""Calibration range methods: different, sensible ranges on a tensor with outliers."""
+"""Calibration range methods: different, sensible ranges on a tensor with outliers, and the
+chosen one is what sets a static int8 model's activation scales."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import itertools
 
 import pytest
 import torch
+from torch import nn
 
-from weightlight.quantize import affine
+import weightlight as wl
+from weightlight.quantize import StaticInt8, affine
 from weightlight.quantize.calibration import RANGE_METHODS
 from weightlight.quantize.observer import RangeObserver
 
@@ -63,3 +66,39 @@ def test_observer_uses_the_method_and_the_affine_maths(method, outliers):
         assert float(scale) == pytest.approx(float(expected.scale))
     else:  # sub-sampled values: within 15 % of the full-tensor range
         assert float(scale) == pytest.approx(float(expected.scale), rel=0.15)
+
+
+@pytest.fixture(scope="module")
+def heavy_tailed() -> tuple[nn.Module, wl.data.Data, torch.Tensor]:
+    """A Linear-ReLU-Linear model and Student-t inputs (3 degrees of freedom: Z / sqrt(V / 3)
+    with V a sum of three squared normals): a bulk within +-3 and a few values past 20."""
+    g = torch.Generator().manual_seed(0)
+    chi2 = torch.randn(3, 512, 64, generator=g).pow(2).sum(0)
+    x = torch.randn(512, 64, generator=g) / (chi2 / 3).sqrt()
+    y = torch.arange(512) % 4
+    data = wl.data.from_tensors(x, y, x[:64], y[:64], batch_size=64)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 4)).eval()
+    calib = torch.cat([batch for batch, _ in data.calib])
+    return model, data, calib
+
+
+def test_static_int8_input_scale_is_the_chosen_methods_range(heavy_tailed):
+    # The model's first quantizer sees the calibration inputs themselves (4 batches of 4,096
+    # values: no sub-sampling), so its scale must be exactly the chosen method's range on
+    # them. Measured input scales: minmax
+    # 0.24, mse 0.23 (8 bits leave rounding error small enough that clipping a t(3) tail
+    # costs more), percentile 0.20, entropy 0.16.
+    model, data, calib = heavy_tailed
+    scales = {}
+    for method, range_of in RANGE_METHODS.items():
+        # reduce_range off: the same 8-bit grid on every CPU, so the expected scale is exact.
+        q = wl.quantize(model, StaticInt8(calibration=method, reduce_range=False), data)
+        scales[method] = float(getattr(q, "0_input_scale_0"))
+        lo, hi = range_of(calib.flatten(), 8)
+        expected = float(affine.qparams_from_range(lo, hi, 8, signed=False).scale)
+        assert scales[method] == pytest.approx(expected, rel=1e-3), (method, scales)
+    # The tail-clipping methods give a finer grid than the full range.
+    assert scales["percentile"] <= 0.9 * scales["minmax"], scales
+    assert scales["entropy"] <= 0.75 * scales["minmax"], scales
+    assert scales["mse"] <= scales["minmax"] * 1.0001, scales

@@ -32,7 +32,9 @@ def test_a_quantized_pruned_model_reloads_from_its_file_alone(pruned_cnn, digits
     x = digits.example_batch(8)
     with torch.no_grad():
         assert torch.equal(quantized(x), back(x))
-    assert pruned_cnn.conv2.out_channels == 32  # the pruned width came back from the file
+    # The pruned widths came back from the file (a fresh mnist_cnn has 64 and 9216).
+    assert (back.conv2.out_channels, back.fc1.in_features) == (32, 32 * 144)
+    assert type(back.fc1) is type(quantized.fc1)  # and the quantized structure with them
     again = wl.models.save_model(back, tmp_path / "again.pt")  # and it saves again
     assert torch.equal(back(x), wl.models.load_model(again)(x))
 

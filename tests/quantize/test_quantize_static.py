@@ -22,11 +22,13 @@ def cnn_int8(trained_cnn, digits):
     return wl.quantize(trained_cnn, StaticInt8(calibration="percentile", per_channel=True), digits)
 
 
-def test_static_int8_keeps_accuracy_within_half_a_point_and_is_3_5x_smaller(
-    cnn_int8, cnn_fp32, digits
+def test_static_int8_agrees_with_fp32_and_is_3_5x_smaller(
+    cnn_int8, cnn_fp32, trained_cnn, digits, agreement
 ):
     m = wl.measure(cnn_int8, digits, name="int8", **QUICK)
-    assert m.metric >= cnn_fp32.metric - 0.5, (m.metric, cnn_fp32.metric)
+    # Margins any x86 CPU's numerics keep (tests/conftest.py); int16 saturation breaks them.
+    assert agreement(trained_cnn, cnn_int8, digits) >= agreement.int8_floor
+    assert m.metric >= cnn_fp32.metric - 1.0, (m.metric, cnn_fp32.metric)
     assert cnn_fp32.size_bytes / m.size_bytes >= 3.5
     # int8 weights are counted as parameters (within 2 %: scales and zero points add a few)
     assert abs(m.params - cnn_fp32.params) / cnn_fp32.params < 0.02

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 
 SPACE = """
 name: shared
@@ -17,6 +18,7 @@ measure: {batch_sizes: [1], runs: 3, warmup: 1}
 TRIALS = 6
 
 
+@pytest.mark.slow  # several fresh processes (torch import + training each)
 def test_two_workers_complete_one_study(mlp_file, tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)

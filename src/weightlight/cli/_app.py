@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -67,6 +68,7 @@ def main() -> None:
     typer runs in non-standalone mode so that Ctrl-C reaches this handler (standalone click
     swallows it) and the user is told that finished work is kept.
     """
+    warnings.showwarning = _one_line_warning
     try:
         code = app(standalone_mode=False)
     except UserError as exc:  # escaped: a message naming e.g. '[fc1]' is not rich markup
@@ -84,6 +86,13 @@ def main() -> None:
     if code == 130:  # typer turns KeyboardInterrupt into exit code 130
         _fail("interrupted: finished variants are saved; rerun with --resume to continue", 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning as one line: Python's default adds the source line that raised it,
+    which reads like a traceback to a user who did nothing wrong in Python."""
+    text = one_line(str(message)) or category.__name__
+    err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> None:

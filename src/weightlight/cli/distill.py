@@ -8,6 +8,7 @@ import typer
 import yaml
 
 import weightlight as wl
+from weightlight._io import check_writable
 from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
 from weightlight.errors import UserError
 from weightlight.report.table import measurement_table
@@ -60,6 +61,7 @@ def distill_command(
 ) -> None:
     """Distil a student, save it, and print teacher and student side by side."""
     config = _config(method, option)  # checked before anything is loaded or trained
+    check_writable(out)
     teachers = teachers or []
     if not teachers and student is None:
         raise UserError("no teacher and no --student given", "name a teacher model or --student")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydantic
 import typer
 from rich.table import Table
 from torch import nn
 
 import weightlight as wl
+from weightlight._io import check_writable
 from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.config import raw_validation_errors
 from weightlight.errors import UserError
 
 
@@ -29,15 +32,20 @@ def export(
 ) -> None:
     """Export to ONNX, check parity with PyTorch, optimize for ONNX Runtime, optionally int8."""
     try:
-        config = wl.export.Export(
-            opset=opset, optimize=optimize, quantize=quantize, calibration=calibration
-        )
-    except ValueError as exc:  # pydantic's ValidationError names the field and the choices
-        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+        with raw_validation_errors():  # the field, to name it as the CLI option it came from
+            config = wl.export.Export(
+                opset=opset, optimize=optimize, quantize=quantize, calibration=calibration
+            )
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise UserError(
-            f"invalid --{field.replace('_', '-')}: {first['msg']}", "see --help"
+            f"invalid --{field.replace('_', '-')} {first.get('input')!r}: {first['msg']}",
+            "see weightlight export --help",
         ) from None
+    check_writable(onnx)
+    if quantize is not None:
+        check_writable(onnx.with_suffix(".int8.onnx"))
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
     if not isinstance(net, nn.Module):

@@ -9,6 +9,7 @@ import torch
 import typer
 
 import weightlight as wl
+from weightlight._io import check_writable
 from weightlight.cli._app import (
     DATA_HELP,
     MODEL_FACTORY_HELP,
@@ -30,6 +31,7 @@ def train(
     seed: int = typer.Option(0, help="Seed for initialisation, shuffling, augmentation, dropout."),
 ) -> None:
     """Train a model on a data source and save it as safetensors."""
+    check_writable(out)  # before training, not after
     dataset = wl.data.load_data(data, seed=seed)
     torch.manual_seed(seed)  # a built-in name is initialised here; torch's own seed is random
     net = wl.models.load_model(model)

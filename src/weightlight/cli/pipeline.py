@@ -9,7 +9,7 @@ import torch
 import typer
 
 import weightlight as wl
-from weightlight._io import ensure_writable_dir
+from weightlight._io import check_writable_layout, ensure_writable_dir
 from weightlight.cli._app import (
     DATA_HELP,
     FIXED_LENGTH_HELP,
@@ -21,9 +21,11 @@ from weightlight.cli._app import (
 )
 from weightlight.errors import UserError
 from weightlight.models import registry
+from weightlight.pipeline import RUN_FILES, RUN_FOLDERS
 from weightlight.recipe import builtin_recipes, load_recipe
-from weightlight.report import build_report
+from weightlight.report import build_report, check_max_drop
 from weightlight.report.table import measurement_table
+from weightlight.variants import read_variants
 
 _RUN_OUTPUTS = ("variants.jsonl", "models", "plots", "report.html", "report.json", "log.txt")
 
@@ -64,6 +66,7 @@ def run(
     """
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other", "pass only one")
+    check_max_drop(max_drop)
     parsed = load_recipe(recipe)
     folder = out or Path("runs") / parsed.name
     ensure_writable_dir(folder)  # before training the base model, not after
@@ -71,6 +74,9 @@ def run(
         for name in _RUN_OUTPUTS:
             target = folder / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    check_writable_layout(folder, folders=("cache", *RUN_FOLDERS), files=RUN_FILES)
+    if resume:
+        read_variants(folder)  # a damaged record fails now, not after the base has trained
     dataset = wl.data.load_data(
         data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
     )
@@ -95,6 +101,7 @@ def report(
     max_drop: float = typer.Option(1.0, help="Accuracy budget (points) for the 'best' variant."),
 ) -> None:
     """Rebuild the table, report.json, plots and report.html from variants.jsonl (no model runs)."""
+    check_max_drop(max_drop)
     _print_report(run_dir, max_drop)
 
 
@@ -109,7 +116,8 @@ def _print_report(folder: Path, max_drop: float) -> None:
     result = build_report(folder, max_drop=max_drop)
     rows = [v.measurement for v in result.variants if v.measurement is not None]
     if rows:
-        console.print(measurement_table(rows, title=f"{folder.name}"))
+        flags = result.summary.get("flags")
+        console.print(measurement_table(rows, title=f"{folder.name}", flags=flags))
     for key in ("best", "fastest", "smallest"):
         pick = result.summary.get(key)
         if pick and (key == "best" or pick["name"] != result.summary["best"]["name"]):

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 import weightlight as wl
+from weightlight._io import check_writable
 from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
 from weightlight.errors import UserError
 from weightlight.report.table import measurement_table
@@ -39,6 +40,8 @@ def sensitivity(
     values = _parse_ratios(ratios)
     if kind not in ("structured", "unstructured"):
         raise UserError(f"unknown --kind '{kind}'", "use structured or unstructured")
+    if plot is not None:
+        check_writable(plot)  # before the sweep, not after it
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
     result = wl.prune.sensitivity(net, dataset, ratios=values, kind=kind)
@@ -67,6 +70,7 @@ def prune_command(
 ) -> None:
     """Prune one model, save it, and print it next to the unpruned one."""
     config = _config(method, ratio, finetune_epochs)  # checked before anything is loaded
+    check_writable(out)
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
     pruned = wl.prune(net, config, dataset)

@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 
 import weightlight as wl
+from weightlight._io import check_writable
 from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.hardware import stage_precision
 from weightlight.quantize import quantize as quantize_model
 from weightlight.quantize import save_quantized
 from weightlight.quantize.dispatch import parse_config
@@ -46,12 +48,15 @@ def quantize(
     }
     # Validate before loading anything: a typo in --method fails in a second, with choices.
     config = parse_config({k: v for k, v in options.items() if v is not None})
+    check_writable(out)
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
     quantized = quantize_model(net, config, dataset)
     save_quantized(quantized, out, config)
+    int8_path, notes = stage_precision(config.model_dump(mode="json"))
+    measured = wl.measure(quantized, dataset, name=config.method, threads=threads, runs=20)
     rows = [
         wl.measure(net, dataset, name="fp32", threads=threads, runs=20),
-        wl.measure(quantized, dataset, name=config.method, threads=threads, runs=20),
+        measured.with_updates(int8_path=int8_path, notes=(*measured.notes, *notes)),
     ]
     console.print(measurement_table(rows, baseline=rows[0], title=f"{model} -> {out}"))

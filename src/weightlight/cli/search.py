@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import weightlight as wl
+from weightlight._io import check_writable_layout
 from weightlight.cli._app import (
     DATA_HELP,
     FIXED_LENGTH_HELP,
@@ -19,7 +20,7 @@ from weightlight.cli._app import (
     console,
 )
 from weightlight.cli.pipeline import _base_model
-from weightlight.search.study import OBJECTIVES, SearchResult, check_arguments
+from weightlight.search.study import OBJECTIVES, SearchResult, check_arguments, check_storage
 
 _MODEL_HELP = (
     "Built-in model name (trained on the data first, cached), a model file, hf:FOLDER (a local "
@@ -63,6 +64,10 @@ def search(
     front. Ctrl-C keeps the finished trials and prints the front so far.
     """
     check_arguments(max_drop, objective, trials, time_budget, metric)  # before any training
+    if storage:
+        check_storage(storage)
+    check_writable_layout(out, folders=("cache", "trials", "plots"),
+                          files=("search.json", "report.html", "report.json"))  # fmt: skip
     parsed = wl.search.load_space(space)
     dataset = wl.data.load_data(
         data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
@@ -131,6 +136,7 @@ def advise(
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
 ) -> None:
     """Measure the model and list the techniques to try first, with the measured reasons."""
+    check_writable_layout(out, folders=("cache",))
     dataset = wl.data.load_data(data)
     base, _ = _base_model(model, weights, dataset, out, epochs, trust)
     advice = wl.search.advise(base, dataset)

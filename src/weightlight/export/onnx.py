@@ -237,7 +237,9 @@ def _export(model: AdaptedModel, example, data: Data, path: Path, opset: int, ex
 
 def _export_dynamo(model, args, names, axes, path: Path, opset: int) -> None:
     dims = {label: torch.export.Dim(label) for a in axes.values() for label in a.values()}
-    shapes = tuple({axis: dims[label] for axis, label in axes[n].items()} for n in names)
+    # AdaptedModel.forward takes `*tensors`: torch.export matches dynamic_shapes against the
+    # signature, so the per-tensor shapes sit in one tuple for that one varargs parameter.
+    shapes = (tuple({axis: dims[label] for axis, label in axes[n].items()} for n in names),)
     with quiet():
         program = torch.onnx.export(
             model,

@@ -3,10 +3,10 @@
 `quantize_onnx(onnx_model, data, path, config)` dispatches on the config's type to one
 handler each (registered with `@handles`), so a new method never touches the verb.
 
-Choices that matter on x86 CPUs:
-- Static: uint8 activations with int8 weights (U8S8) by default; S8S8 measured 3-4x slower
-  on ResNet here (docs/onnx.md, benchmarks/bench_onnx.py), because ORT's x86 int8 GEMMs are
-  built for U8S8.
+Choices that matter (left at None, they come from `weightlight.hardware.quant_settings()`):
+- Static on x86: uint8 activations with int8 weights (U8S8); S8S8 measured 3-4x slower on
+  ResNet (docs/onnx.md, benchmarks/bench_onnx.py), because ORT's x86 int8 GEMMs are built for U8S8.
+- reduce_range (7-bit weights) on x86 CPUs without VNNI, where U8S8 pairs saturate int16.
 - Dynamic: ORT has no fast dynamic int8 Conv (ConvInteger), so Conv layers stay fp32 and the
   result says so; CNNs should use static quantization.
 - `quant_pre_process` (shape inference + basic optimization) fails on some exported
@@ -34,6 +34,7 @@ from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.export._quiet import quiet
 from weightlight.export.ort import OrtModel, check_onnx
+from weightlight.hardware import quant_settings
 
 # Output of int8 vs fp32 is expected to differ; this only flags a broken quantization.
 FIDELITY_TOLERANCE = 0.25
@@ -54,11 +55,13 @@ class OrtStaticInt8(Config):
     )
     per_channel: bool = Field(True, description="One weight scale per output channel.")
     exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
-    activations: Literal["uint8", "int8"] = Field(
-        "uint8", description="Activation type; uint8 (U8S8) is the fast one on x86."
+    activations: Literal["uint8", "int8"] | None = Field(
+        None, description="Activation type; None: this CPU's (uint8, U8S8, on x86)."
     )
     calib_batches: int = Field(8, ge=1, le=10_000, description="Batches of data.calib used.")
-    reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI.")
+    reduce_range: bool | None = Field(
+        None, description="7-bit weights (x86 without VNNI); None: this CPU's choice."
+    )
     preprocess: bool = Field(True, description="Run ORT's quant_pre_process first.")
 
 
@@ -72,7 +75,9 @@ class OrtDynamicInt8(Config):
     per_channel: bool = Field(True, description="One weight scale per output channel.")
     exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
     weights: Literal["int8", "uint8"] = Field("int8", description="Weight integer type.")
-    reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI.")
+    reduce_range: bool | None = Field(
+        None, description="7-bit weights (x86 without VNNI); None: this CPU's choice."
+    )
     preprocess: bool = Field(True, description="Run ORT's quant_pre_process first.")
 
 
@@ -135,6 +140,8 @@ def quantize_onnx(
 def _static(src: Path, out: Path, data: Data, config: OrtStaticInt8, input_name: str):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    settings = quant_settings()
+    activations = config.activations or settings.ort_activations
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "percentile": CalibrationMethod.Percentile,
@@ -146,8 +153,8 @@ def _static(src: Path, out: Path, data: Data, config: OrtStaticInt8, input_name:
         CalibrationReader(data, input_name, config.calib_batches, src),
         quant_format=QuantFormat.QDQ,
         per_channel=config.per_channel,
-        reduce_range=config.reduce_range,
-        activation_type=QuantType.QUInt8 if config.activations == "uint8" else QuantType.QInt8,
+        reduce_range=_reduce_range(config),
+        activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
         weight_type=QuantType.QInt8,
         nodes_to_exclude=list(config.exclude_nodes),
         calibrate_method=methods[config.calibration],
@@ -178,7 +185,7 @@ def _dynamic(src: Path, out: Path, data: Data, config: OrtDynamicInt8, input_nam
         str(out),
         op_types_to_quantize=op_types,
         per_channel=config.per_channel,
-        reduce_range=config.reduce_range,
+        reduce_range=_reduce_range(config),
         weight_type=QuantType.QInt8 if config.weights == "int8" else QuantType.QUInt8,
         nodes_to_exclude=list(config.exclude_nodes),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -258,6 +265,11 @@ def _check_node_names(src: Path, names: tuple[str, ...]) -> None:
             f"exclude_nodes names {missing} are not nodes of '{src.name}'",
             f"use ONNX node names, e.g. {sample}",
         )
+
+
+def _reduce_range(config: OrtQuantConfig) -> bool:
+    """The config's reduce_range, or this CPU's choice (on exactly where U8S8 can saturate)."""
+    return quant_settings().reduce_range if config.reduce_range is None else config.reduce_range
 
 
 def _input_name(src: Path) -> str:

@@ -38,6 +38,9 @@ class Export(Config):
         "minmax", description="Static int8 calibration method."
     )
     per_channel: bool = Field(True, description="Per-channel weight scales for int8.")
+    reduce_range: bool | None = Field(
+        None, description="int8 with 7-bit weights; None: on exactly where the CPU needs it."
+    )
     exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
     tolerance: float | None = Field(
         None,
@@ -54,10 +57,15 @@ class Export(Config):
             return OrtStaticInt8(
                 calibration=self.calibration,
                 per_channel=self.per_channel,
+                reduce_range=self.reduce_range,
                 exclude_nodes=self.exclude_nodes,
             )
         if self.quantize == "dynamic_int8":
-            return OrtDynamicInt8(per_channel=self.per_channel, exclude_nodes=self.exclude_nodes)
+            return OrtDynamicInt8(
+                per_channel=self.per_channel,
+                reduce_range=self.reduce_range,
+                exclude_nodes=self.exclude_nodes,
+            )
         return None
 
 

@@ -75,6 +75,8 @@ class Measurement(BaseModel):
     val_metric: float | None = None
     metric_samples: int | None = None
     val_samples: int | None = None
+    # The int8 kernels' path and settings, e.g. "x86 AVX2, reduce range on" (None: not int8).
+    int8_path: str | None = None
 
     def metric_drop(self, base: Measurement) -> float | None:
         """How much worse this metric is than `base`'s (positive = worse), by its direction."""

@@ -208,20 +208,42 @@ def _load_safetensors(path: Path, factory) -> nn.Module:
     if not all(isinstance(v, dict) for v in attrs.values()):
         raise malformed_record(path, _ATTRS_KEY)
     problem = f"'{path}' holds weights but does not say which architecture they belong to"
-    model = _architecture(arch, factory, problem)
-    fit_to_state_dict(model, state)
+    model = _architecture(arch, factory, problem, path)
+    fit_to_state_dict(model, state, f"'{path}'")
     set_int_attrs(model, attrs)
     _load_state(model, state, path)
     return model
 
 
-def _architecture(arch: dict | None, factory, problem: str) -> nn.Module:
-    """The model a file's weights go into: the user's factory, else the built-in it names."""
+def _architecture(arch: dict | None, factory, problem: str, path: Path) -> nn.Module:
+    """The model a file's weights go into: the user's factory, else the built-in it names.
+
+    A built-in named by the file is built on the meta device first (no memory): arguments a
+    forged header made absurd (negative or 2**40-wide layers) fail in one line, and a model
+    far larger than the file's weights could fill is refused before it is allocated.
+    """
     if factory is not None:
         return build_from_factory(factory)
-    if arch is not None:
-        return registry.create(arch["name"], **arch.get("kwargs", {}))
-    raise UserError(problem, "pass the architecture with --model mypkg.mod:build (or factory=)")
+    if arch is None:
+        raise UserError(problem, "pass the architecture with --model mypkg.mod:build (or factory=)")
+    name, kwargs = arch["name"], arch.get("kwargs", {})
+    try:
+        with torch.device("meta"):
+            probe = registry.create(name, **kwargs)
+    except (RuntimeError, ValueError, OverflowError) as exc:
+        raise UserError(
+            f"'{path}' names model '{name}' with arguments it cannot build ({_first_line(exc)})",
+            "the file is damaged or forged: re-save the model with weightlight",
+        ) from None
+    elements = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
+    # Pruning shrinks a saved model below its architecture; 1000x is far beyond any pruning.
+    if elements > 1000 * path.stat().st_size + 2**24:
+        raise UserError(
+            f"'{path}' names a '{name}' of {elements:,} weights but holds "
+            f"{path.stat().st_size:,} bytes",
+            "the file is damaged or forged: re-save the model with weightlight",
+        )
+    return registry.create(name, **kwargs)
 
 
 def _header_record(metadata: dict, key: str, path: Path) -> dict:
@@ -237,7 +259,9 @@ def _header_record(metadata: dict, key: str, path: Path) -> dict:
 
 def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4": we say what matters
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         imports = pickle_imports(path)
         if imports is None:  # not even a well-formed pickle: damaged, not dangerous
@@ -282,7 +306,7 @@ def _load_pickle(path: Path, factory, trust: bool) -> nn.Module:
             "pass it with --model mypkg.mod:build or a built-in name (mnist_cnn, ...)",
         )
     model = build_from_factory(factory)
-    fit_to_state_dict(model, obj)
+    fit_to_state_dict(model, obj, f"'{path}'")
     _load_state(model, obj, path)
     return model
 
@@ -395,8 +419,9 @@ def skeleton_from_record(record: dict, path: Path, factory=None) -> nn.Module:
     """The float architecture a `skeleton_record` describes (weights left at their init)."""
     arch, attrs, shapes = read_record(record, path)
     problem = f"'{path}' holds a quantized model of an architecture weightlight cannot rebuild"
-    model = _architecture(arch, factory, problem)
-    fit_to_state_dict(model, {k: torch.empty(v, device="meta") for k, v in shapes.items()})
+    model = _architecture(arch, factory, problem, path)
+    meta = {k: torch.empty(v, device="meta") for k, v in shapes.items()}
+    fit_to_state_dict(model, meta, f"'{path}'")
     set_int_attrs(model, attrs)
     return model
 

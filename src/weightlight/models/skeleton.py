@@ -20,11 +20,16 @@ _RESIZABLE = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, n
               nn.Embedding)  # fmt: skip
 
 
-def fit_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+def fit_to_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str = "the file"
+) -> nn.Module:
     """Rebuild layers whose saved shapes differ (a pruned model) so the state_dict loads.
 
     Only Conv/Linear/BatchNorm/LayerNorm/Embedding widths change under structured pruning;
-    the forward code reads sizes from the layers, so resizing them is enough.
+    the forward code reads sizes from the layers, so resizing them is enough. The saved shapes
+    come from an untrusted file: a weight of the wrong rank, an empty dimension or a bias that
+    does not match its weight is refused before any layer is built from it (a [2**40, 0]
+    weight holds no bytes but would make a 4 TB bias).
     """
     for name, module in list(model.named_modules()):
         if not isinstance(module, _RESIZABLE) or f"{name}.weight" not in state:
@@ -32,12 +37,49 @@ def fit_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Mo
         w = state[f"{name}.weight"]
         if tuple(w.shape) == tuple(module.weight.shape):
             continue
+        _check_saved_shape(name, module, w.shape, state.get(f"{name}.bias"), source)
         new = _resized(module, w, state.get(f"{name}.bias"))
         if new is None:
             continue
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
     return model
+
+
+def _check_saved_shape(name: str, module: nn.Module, shape, bias, source: str) -> None:
+    rank = module.weight.dim()  # Linear 2, Conv2d 4, BatchNorm 1, LayerNorm its own, ...
+    kind = type(module).__name__
+    problem = None
+    if len(shape) != rank:
+        problem = f"{name}.weight has {len(shape)} dimensions {tuple(shape)}, a {kind} has {rank}"
+    elif any(d < 1 for d in shape):
+        problem = f"{name}.weight has an empty dimension {tuple(shape)}"
+    elif bias is not None and bias.dim() != 1 and not isinstance(module, nn.LayerNorm):
+        problem = f"{name}.bias has shape {tuple(bias.shape)}, not one value per output"
+    elif bias is not None and bias.shape[0] != shape[0] and not isinstance(module, nn.LayerNorm):
+        problem = f"{name}.bias has {bias.shape[0]} values for {shape[0]} outputs"
+    if problem:
+        raise UserError(
+            f"the weights in {source} do not fit the architecture ({problem})",
+            "the file is damaged or forged: re-save the model with weightlight",
+        )
+
+
+def check_declared_size(shapes: dict[str, torch.Size], path: Path, per_byte: int = 8) -> None:
+    """Shapes a file declares without holding the values (a quantized file's float skeleton)
+    must be sane and no larger than the file's bytes could stand for: each stored weight is
+    at least half a byte (int4), so `per_byte` elements per byte leaves room to spare."""
+    total = 0
+    for shape in shapes.values():
+        if any(d < 0 for d in shape):
+            raise malformed_record(path, "float")
+        total += shape.numel()
+    limit = per_byte * path.stat().st_size + 2**20
+    if total > limit:
+        raise UserError(
+            f"'{path}' declares {total:,} weights but holds {path.stat().st_size:,} bytes",
+            "the file is damaged or forged: re-save the model with weightlight",
+        )
 
 
 def _resized(module: nn.Module, w: torch.Tensor, bias) -> nn.Module | None:
@@ -104,8 +146,9 @@ def read_record(record: dict, path: Path) -> tuple[dict | None, dict, dict[str, 
         arch = json.loads(record["arch"]) if record.get("arch") else None
         attrs = json.loads(record.get("attrs") or "{}")
         shapes = {k: torch.Size(v) for k, v in record["shapes"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise malformed_record(path, "float") from None
+    check_declared_size(shapes, path)
     if not (isinstance(arch, dict) and isinstance(arch.get("name"), str)):
         arch = None  # not a built-in: the caller needs a factory
     return arch, attrs if isinstance(attrs, dict) else {}, shapes

@@ -1,9 +1,10 @@
 """torch.ao FX graph-mode plumbing shared by static int8 and QAT.
 
-Why FX (torch.ao) and not PT2E (torchao) or torchao's int8 configs: measured on this CPU
+Why FX (torch.ao) and not PT2E (torchao) or torchao's int8 configs: measured on x86 CPUs
 (docs/quantization.md), an FX-converted model runs int8 kernels (fbgemm/oneDNN via the x86
-backend) in plain eager mode and is faster than fp32, while a PT2E model is slower than fp32
-until lowered and torchao int8 configs gave no CPU speed-up. torch.ao is deprecated but still
+backend; QNNPACK on ARM64, chosen by `weightlight.hardware`) in plain eager mode and is faster
+than fp32, while a PT2E model is slower than fp32 until lowered and torchao int8 configs gave no
+CPU speed-up. torch.ao is deprecated but still
 works in torch 2.13; its deprecation warnings are silenced here, in one place.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 from torch.ao.quantization import FakeQuantize, QConfig, QConfigMapping
+from torch.ao.quantization.backend_config import get_qnnpack_backend_config
 from torch.ao.quantization.backend_config.x86 import get_x86_backend_config
 from torch.ao.quantization.observer import (
     MinMaxObserver,
@@ -26,16 +28,35 @@ from torch.ao.quantization.observer import (
 )
 
 from weightlight.errors import UserError
+from weightlight.hardware import quant_settings
 from weightlight.quantize import affine
 from weightlight.quantize.observer import RangeObserver
 
 
-@functools.cache
 def backend():
-    """The x86 backend config (fbgemm/oneDNN int8 kernels), built once."""
+    """The backend config of this CPU's int8 kernels: x86 (fbgemm/oneDNN) or QNNPACK (ARM64)."""
+    name = quant_settings().torch_backend
+    # The engine that runs the converted model must match the config it was converted for.
+    if name in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = name
+    return _backend_config(name)
+
+
+@functools.cache
+def _backend_config(name: str):
     import torch.ao.quantization.quantize_fx  # noqa: F401  (loads the backend_config utils)
 
-    return get_x86_backend_config()
+    return get_qnnpack_backend_config() if name == "qnnpack" else get_x86_backend_config()
+
+
+def settings_of(config) -> dict[str, bool]:
+    """A config's reduce_range / per_channel, or this CPU's choice where it left them None."""
+    settings = quant_settings()
+    rr, pc = config.reduce_range, config.per_channel
+    return {
+        "reduce_range": settings.reduce_range if rr is None else rr,
+        "per_channel": settings.torch_per_channel if pc is None else pc,
+    }
 
 
 @contextlib.contextmanager
@@ -55,15 +76,17 @@ def qconfig_mapping(
     per_channel: bool,
     exclude: tuple[str, ...],
     exclude_types: tuple[type, ...],
+    reduce_range: bool,
     calibration: str = "minmax",
     qat: bool = False,
 ) -> QConfigMapping:
     """uint8 asymmetric activations + signed symmetric weights (the x86 U8S8 kernels).
 
-    The CPU has AVX-512 VNNI, so the full 8-bit activation range is used (reduce_range is
-    only needed on CPUs without VNNI, where u8*s8 pairs can saturate int16).
+    `reduce_range` keeps activations to 7 bits (0..127), so u8*s8 pairs cannot saturate the
+    int16 sums of x86 CPUs without VNNI (see `weightlight.hardware`; `settings_of` picks it).
     Weights narrower than 8 bits use a smaller integer range inside int8 storage.
     """
+    act_max = 127 if reduce_range else 255
     wmin, wmax = affine.qrange(weight_bits, signed=True)
     if per_channel:
         w_observer = MovingAveragePerChannelMinMaxObserver if qat else PerChannelMinMaxObserver
@@ -75,11 +98,13 @@ def qconfig_mapping(
     if qat:
         # Fake quantization runs every training step; observers must be cheap here.
         act = FakeQuantize.with_args(
-            observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=torch.quint8
+            observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=act_max, dtype=torch.quint8
         )
         weight = FakeQuantize.with_args(observer=w_observer, **w_args)
     else:
-        act = RangeObserver.with_args(method=calibration, dtype=torch.quint8)
+        act = RangeObserver.with_args(
+            method=calibration, dtype=torch.quint8, quant_min=0, quant_max=act_max
+        )
         weight = w_observer.with_args(**w_args)
     mapping = QConfigMapping().set_global(QConfig(activation=act, weight=weight))
     for cls in exclude_types:

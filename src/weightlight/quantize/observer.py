@@ -43,19 +43,24 @@ class RangeObserver(MinMaxObserver):
         self.method = method
         self._samples: list[torch.Tensor] = []
         self._kept = 0
+        self._dropped = False  # some observed values are not in the sample
         self._gen = torch.Generator().manual_seed(seed)
 
     def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
         if x_orig.numel() == 0:
             return x_orig
         super().forward(x_orig)
-        if self.method != "minmax" and self._kept < _MAX_SAMPLES:
-            flat = x_orig.detach().flatten().float()
-            if flat.numel() > _PER_CALL:
-                idx = torch.randint(flat.numel(), (_PER_CALL,), generator=self._gen)
-                flat = flat[idx]
-            self._samples.append(flat)
-            self._kept += flat.numel()
+        if self.method == "minmax":
+            return x_orig
+        if self._kept >= _MAX_SAMPLES:
+            self._dropped = True
+            return x_orig
+        flat = x_orig.detach().flatten().float()
+        if flat.numel() > _PER_CALL:
+            idx = torch.randint(flat.numel(), (_PER_CALL,), generator=self._gen)
+            flat, self._dropped = flat[idx], True
+        self._samples.append(flat)
+        self._kept += flat.numel()
         return x_orig
 
     @torch.jit.export
@@ -67,8 +72,10 @@ class RangeObserver(MinMaxObserver):
         if self.method == "minmax" or not self._samples:
             lo, hi = float(self.min_val), float(self.max_val)
         else:
-            # The exact extremes join the sample so tail-sensitive methods still see them.
-            values = torch.cat([*self._samples, self.min_val.reshape(1), self.max_val.reshape(1)])
+            # A sub-sample may miss the extremes: they join it so tail-sensitive methods still
+            # see them. A full sample has them already; duplicates would bias the percentiles.
+            extremes = [self.min_val.reshape(1), self.max_val.reshape(1)] if self._dropped else []
+            values = torch.cat([*self._samples, *extremes])
             lo, hi = RANGE_METHODS[self.method](values, bits)
         symmetric = self.qscheme == torch.per_tensor_symmetric
         scale, zero_point = affine.qparams_from_range(

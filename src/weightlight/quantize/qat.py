@@ -35,7 +35,14 @@ class QAT(Config):
     finetune: Finetune = Field(
         Finetune(epochs=2, lr=5e-4), description="Fine-tuning with fake quantization."
     )
-    per_channel: bool = Field(True, description="One weight scale per output channel.")
+    per_channel: bool | None = Field(
+        None, description="One weight scale per output channel; None: this CPU's choice."
+    )
+    reduce_range: bool | None = Field(
+        None,
+        description="7-bit activations, so x86 CPUs without VNNI cannot saturate; None: on "
+        "exactly where the CPU needs it (weightlight.hardware).",
+    )
     weight_bits: int = Field(8, ge=2, le=8, description="Weight grid bits (stored in int8).")
     exclude: tuple[str, ...] = Field((), description="Layer names kept in float.")
     exclude_types: tuple[str, ...] = Field((), description="torch.nn layer types kept in float.")
@@ -50,7 +57,7 @@ def qat(model: nn.Module, config: QAT, data: Data | None) -> nn.Module:
     check_layer_names(model, config.exclude, "QAT.exclude")
     mapping = _fx.qconfig_mapping(
         weight_bits=config.weight_bits,
-        per_channel=config.per_channel,
+        **_fx.settings_of(config),
         exclude=config.exclude,
         exclude_types=layer_types(config.exclude_types),
         qat=True,
@@ -66,5 +73,6 @@ def qat(model: nn.Module, config: QAT, data: Data | None) -> nn.Module:
 @rebuilder(QAT)
 def _rebuild(model: nn.Module, config: QAT, example: torch.Tensor) -> nn.Module:
     # After conversion a QAT model has the same int8 modules as a static one.
-    fields = config.model_dump(include={"per_channel", "weight_bits", "exclude", "exclude_types"})
+    keep = {"per_channel", "reduce_range", "weight_bits", "exclude", "exclude_types"}
+    fields = config.model_dump(include=keep)
     return _rebuild_static(model, StaticInt8(**fields), example)

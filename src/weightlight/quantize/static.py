@@ -35,7 +35,14 @@ class StaticInt8(Config):
         description="How activation ranges are chosen from calibration data: minmax (full "
         "range), percentile (99.99th), entropy (KL, TensorRT) or mse (least squared error).",
     )
-    per_channel: bool = Field(True, description="One weight scale per output channel.")
+    per_channel: bool | None = Field(
+        None, description="One weight scale per output channel; None: this CPU's choice."
+    )
+    reduce_range: bool | None = Field(
+        None,
+        description="7-bit activations, so x86 CPUs without VNNI cannot saturate; None: on "
+        "exactly where the CPU needs it (weightlight.hardware).",
+    )
     batches: int = Field(16, ge=1, description="Calibration batches read from data.calib.")
     weight_bits: int = Field(
         8, ge=2, le=8, description="Weight grid bits (stored in int8); below 8 to study loss."
@@ -64,7 +71,7 @@ def _mapping(model: nn.Module, config: StaticInt8, calibration: str):
     check_layer_names(model, config.exclude, "StaticInt8.exclude")
     return _fx.qconfig_mapping(
         weight_bits=config.weight_bits,
-        per_channel=config.per_channel,
+        **_fx.settings_of(config),
         exclude=config.exclude,
         exclude_types=layer_types(config.exclude_types),
         calibration=calibration,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightlight._callable_module import make_callable
-from weightlight._io import write_text_atomic
+from weightlight._io import check_writable_layout, write_text_atomic
 from weightlight.errors import UserError
 from weightlight.report.environment import environment
 from weightlight.report.html import render_html
@@ -21,7 +21,14 @@ from weightlight.report.summary import pareto_front, summarize
 from weightlight.report.table import measurement_table
 from weightlight.variants import VARIANTS_FILE, Variant, read_variants
 
-__all__ = ["Report", "build_report", "measurement_table", "pareto_front", "summarize"]
+__all__ = [
+    "Report",
+    "build_report",
+    "check_max_drop",
+    "measurement_table",
+    "pareto_front",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,16 @@ class Report:
     plots: dict[str, Path]
 
 
+def check_max_drop(max_drop: float) -> float:
+    """The accuracy budget is a number of points the best variant may lose: >= 0 and finite."""
+    if not (isinstance(max_drop, (int, float)) and 0 <= max_drop < float("inf")):
+        raise UserError(
+            f"max drop must be a finite number of points >= 0, got {max_drop:g}",
+            "use e.g. --max-drop 1.0 (one accuracy point)",
+        )
+    return max_drop
+
+
 def build_report(run_dir: str | Path, *, max_drop: float = 1.0) -> Report:
     """Rebuild every report file of a run folder from its variants.jsonl."""
     run_dir = Path(run_dir)
@@ -40,7 +57,9 @@ def build_report(run_dir: str | Path, *, max_drop: float = 1.0) -> Report:
         raise UserError(
             f"'{run_dir}' has no {VARIANTS_FILE}", "pass the folder of a `weightlight run`"
         )
+    check_max_drop(max_drop)
     variants = read_variants(run_dir)
+    check_writable_layout(run_dir, folders=("plots",), files=("report.json", "report.html"))
     summary = summarize(variants, max_drop=max_drop)
     plots = write_plots(variants, run_dir / "plots")
     recipe_path = run_dir / "recipe.yaml"

@@ -150,7 +150,10 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
             f"{m.energy.co2_g_per_1m:.2f}" if m.energy else "-",
             f"{m.energy.cost_per_1m:.4f} {m.energy.currency}" if m.energy else "-",
         ]
-        notes = "<br>".join(f"<span class='note'>{_e(n)}</span>" for n in m.notes)
+        flagged = [f"! {reason}" for reason in summary.get("flags", {}).get(v.name, [])]
+        int8 = [f"int8 path: {m.int8_path}"] if m.int8_path else []
+        notes = "<br>".join(f"<span class='note'>{_e(n)}</span>"
+                            for n in (*flagged, *m.notes, *int8))  # fmt: skip
         rows.append(f"<tr class='{css}'>" + "".join(f"<td>{_e(c)}</td>" for c in cells)
                     + f"<td>{notes}</td></tr>")  # fmt: skip
     rows.append("</table>")

@@ -62,6 +62,7 @@ def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
     bs = largest_batch(variants)
     summary: dict = {"max_drop": max_drop, "batch_size": bs, "failed": [
         {"name": v.name, "error": v.error} for v in variants if v.status == "failed"]}  # fmt: skip
+    summary["flags"] = guardrail_flags(variants, max_drop)
     summary["pareto_size"] = pareto_front(variants, lambda v: v.measurement.size_bytes)
     summary["pareto_latency"] = pareto_front(variants, lambda v: latency_ms(v, bs) if bs else None)
     if base is None or bs is None:
@@ -127,3 +128,40 @@ def _is_accuracy(m) -> bool:
         and m.metric is not None
         and 0.0 <= m.metric <= 100.0
     )
+
+
+# Below this ratio a slower median is timing noise on a shared CPU, not a finding.
+SLOWER_MARGIN = 1.05
+
+
+def guardrail_flags(variants: Sequence[Variant], max_drop: float) -> dict[str, list[str]]:
+    """Variant name -> why it should not be deployed as is: slower than the variant it was
+    made from (at any measured batch size, beyond SLOWER_MARGIN), or more than `max_drop`
+    metric points below the base. Every kind of variant is checked, not only int8 ones."""
+    ok = {v.name: v for v in measured(variants)}
+    base = next((v for v in ok.values() if v.kind == "base"), None)
+    flags: dict[str, list[str]] = {}
+    for v in ok.values():
+        reasons = []
+        parent = ok.get(v.parent) if v.parent else None
+        if parent is not None:
+            for point in v.measurement.latency:
+                ref = parent.measurement.latency_at(point.batch_size)
+                if ref is not None and point.p50_ms > ref.p50_ms * SLOWER_MARGIN:
+                    reasons.append(
+                        f"slower than its parent {parent.name} at batch {point.batch_size}: "
+                        f"{point.p50_ms:.3g} vs {ref.p50_ms:.3g} ms "
+                        f"({point.p50_ms / ref.p50_ms:.2f}x)"
+                    )
+        metric = v.measurement.metric
+        base_metric = base.measurement.metric if base is not None else None
+        if v is not base and metric is not None and base_metric is not None:
+            drop = v.measurement.metric_drop(base.measurement)  # by the task's direction
+            if drop is not None and drop > max_drop:
+                reasons.append(
+                    f"loses {drop:.2f} {v.measurement.metric_name} points vs base "
+                    f"(budget {max_drop:g})"
+                )
+        if reasons:
+            flags[v.name] = reasons
+    return flags

@@ -11,7 +11,10 @@ from weightlight.measure.record import Measurement
 
 
 def measurement_table(
-    rows: Sequence[Measurement], baseline: Measurement | None = None, title: str | None = None
+    rows: Sequence[Measurement],
+    baseline: Measurement | None = None,
+    title: str | None = None,
+    flags: dict[str, list[str]] | None = None,
 ) -> Table:
     """A table of measurements; with a baseline, speed and size also appear as ratios.
 
@@ -19,7 +22,9 @@ def measurement_table(
     times faster (`3.1x`). Size is the zipped artifact, which is what pruned zeros shrink. The
     metric is the test split's, with its 95 % Wilson interval for accuracy; "≈" marks a
     difference from the baseline within sampling noise.
+    `flags` (report.summary's guardrail_flags) marks a variant `name !` and says why below.
     """
+    flags = flags or {}
     baseline = baseline or (rows[0] if rows else None)
     batch_sizes = sorted({p.batch_size for r in rows for p in r.latency})
     table = Table(title=title, header_style="bold")
@@ -39,7 +44,7 @@ def measurement_table(
         table.add_column(f"mJ / inf ({tag})", justify="right")
     for r in rows:
         cells = [
-            r.name,
+            f"{r.name} !" if r.name in flags else r.name,
             r.runtime,
             f"{r.params:,}",
             f"{r.nonzero_params:,}",
@@ -54,6 +59,10 @@ def measurement_table(
             cells.append(f"{r.energy.joules_per_1m / 1e3:.2f}" if r.energy else "-")
         table.add_row(*cells)
     notes = [f"{r.name}: {n}" for r in rows for n in r.notes]
+    notes += [f"! {name}: {reason}" for name, reasons in flags.items() for reason in reasons]
+    paths = {r.int8_path: [x.name for x in rows if x.int8_path == r.int8_path]
+             for r in rows if r.int8_path}  # fmt: skip
+    notes += [f"int8 path: {path} ({', '.join(names)})" for path, names in paths.items()]
     if notes:
         table.caption = "\n".join(notes)
     return table

@@ -189,7 +189,7 @@ def recommend(
             "ORT static int8", conv_macs * conv_speed,
             f"Conv layers hold {conv_macs:.0%} of the MACs; int8 conv measured {conv_text} vs "
             f"fp32 here; CPU int8 "
-            f"{'has VNNI' if cpu.fast_int8 else 'lacks VNNI (use reduce_range)'}; most fragile "
+            f"{'has VNNI' if cpu.fast_int8 else 'lacks VNNI (reduce_range is on)'}; most fragile "
             f"layer {worst}",
             "export: {format: onnx, quantize: static_int8, calibration: percentile}",
         ))  # fmt: skip

@@ -140,6 +140,8 @@ def search(
         't7'
     """
     check_arguments(max_drop, objective, trials, time_budget, metric)
+    if storage:
+        check_storage(storage)
     if data.task_spec.needs_reference and data.reference is None:
         data = data.with_reference(model)  # every trial is scored against the base
     parsed = space if isinstance(space, SearchSpace) else load_space(space)
@@ -226,14 +228,31 @@ def open_study(study_name: str, storage: str, seed: int | None):
     raise AssertionError("unreachable")
 
 
+def check_storage(storage: str) -> str:
+    """Parse an optuna RDB URL and load its database driver, connecting to nothing: a typo
+    in --storage fails here, in one line, not after the base model has trained."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(storage).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise UserError(
+            f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
+            "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
+        ) from None
+    return storage
+
+
 def check_arguments(
     max_drop: float, objective: str, trials: int, time_budget, metric: str = "task"
 ) -> None:
     """Reject bad search arguments up front, one line each."""
     if metric not in ("task", "accuracy", "cosine"):
         raise UserError(f"unknown metric '{metric}'", "use task, accuracy or cosine")
-    if not max_drop >= 0:
-        raise UserError(f"max drop must be >= 0 points, got {max_drop:g}", "use e.g. 1.0")
+    if not 0 <= max_drop < float("inf"):
+        raise UserError(f"max drop must be >= 0 points and finite, got {max_drop:g}",
+                        "use e.g. 1.0")  # fmt: skip
     if objective not in OBJECTIVES:
         raise UserError(f"unknown objective '{objective}'", f"use one of {', '.join(OBJECTIVES)}")
     if trials < 1:

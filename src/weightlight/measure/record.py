@@ -71,6 +71,7 @@ class Measurement(BaseModel):
     val_metric: float | None = None
     metric_samples: int | None = None
     val_samples: int | None = None
+    device: str | None = None  # what ran the timed calls ("cpu", "cuda:0"); None in old records
 
     def latency_at(self, batch_size: int) -> LatencyPoint | None:
         """The latency point for `batch_size`, if it was measured."""

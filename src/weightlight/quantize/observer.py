@@ -53,8 +53,10 @@ class RangeObserver(MinMaxObserver):
             flat = x_orig.detach().flatten().float()
             if flat.numel() > _PER_CALL:
                 idx = torch.randint(flat.numel(), (_PER_CALL,), generator=self._gen)
-                flat = flat[idx]
-            self._samples.append(flat)
+                flat = flat[idx.to(flat.device)]
+            # Kept on the CPU: the list is not a buffer, so moving the model (calibrated on a
+            # GPU, converted on the CPU) would leave the samples behind on the GPU.
+            self._samples.append(flat.cpu())
             self._kept += flat.numel()
         return x_orig
 
@@ -68,7 +70,8 @@ class RangeObserver(MinMaxObserver):
             lo, hi = float(self.min_val), float(self.max_val)
         else:
             # The exact extremes join the sample so tail-sensitive methods still see them.
-            values = torch.cat([*self._samples, self.min_val.reshape(1), self.max_val.reshape(1)])
+            extremes = [self.min_val.reshape(1).cpu(), self.max_val.reshape(1).cpu()]
+            values = torch.cat([*self._samples, *extremes])
             lo, hi = RANGE_METHODS[self.method](values, bits)
         symmetric = self.qscheme == torch.per_tensor_symmetric
         scale, zero_point = affine.qparams_from_range(

@@ -184,3 +184,47 @@ def test_a_distillation_loss_moves_its_teachers_with_it():
     kd.to(torch.float64)
     assert {p.dtype for t in kd.teachers for p in t.parameters()} == {torch.float64}
     assert {p.dtype for p in teacher.parameters()} == {torch.float32}  # caller's untouched
+
+
+@pytest.mark.parametrize("command", ["train", "run", "distill", "prune", "search"])
+@pytest.mark.parametrize(("device", "words"), [("gpu0", "unknown device 'gpu0'"),
+                                               ("cuda", "no CUDA GPU")])  # fmt: skip
+def test_cli_device_mistakes_are_one_line_exit_2(
+    run_cli, fake_gpus, torchrun, tmp_path, command, device, words
+):
+    fake_gpus(0)
+    rest = {"distill": ["mnist_cnn"], "prune": ["mnist_cnn", "--out", tmp_path / "p.pt"],
+            "run": ["--out", tmp_path / "o"], "search": ["--out", tmp_path / "o"]}  # fmt: skip
+    code, out, err = run_cli(command, *rest.get(command, []), "--device", device)
+    assert code == 2, (out, err)
+    assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.rglob("*.safetensors"))  # failed before any training
+
+
+def test_a_recipe_names_its_device(tmp_path):
+    from weightlight.recipe import dump_recipe, parse_recipe
+
+    stages = [{"finetune": {"epochs": 1}}]
+    recipe = parse_recipe({"stages": stages, "device": "CUDA:1"})
+    assert recipe.device == "cuda:1" and "device: cuda:1" in dump_recipe(recipe)
+    assert "device" not in dump_recipe(parse_recipe({"stages": stages}))  # unset: not written
+    with pytest.raises(UserError, match=r"recipe: device: unknown device 'tpu'"):
+        parse_recipe({"stages": stages, "device": "tpu"})
+
+
+def test_a_recipe_device_without_cuda_fails_the_run_before_any_stage(fake_gpus, digits, tmp_path):
+    from weightlight.recipe import parse_recipe
+
+    fake_gpus(0)
+    recipe = parse_recipe({"stages": [{"finetune": {"epochs": 1}}], "device": "cuda"})
+    with pytest.raises(UserError, match="no CUDA GPU"):
+        wl.run(recipe, wl.models.mlp(), digits, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_measurement_states_the_device_it_timed(digits):
+    record = wl.measure(wl.models.mlp(), digits, batch_sizes=(1,), runs=3, warmup=0)
+    assert record.device == "cpu"
+    old = record.model_dump(mode="json")
+    del old["device"]  # a record written before the field existed still loads
+    assert type(record).model_validate(old).device is None

@@ -38,6 +38,8 @@ def train(
     torch.manual_seed(seed)  # a built-in name is initialised here; torch's own seed is random
     net = wl.models.load_model(model)
     trained = wl.train(net, dataset, epochs=epochs, lr=lr, seed=seed, device=device)
+    if wl.pipeline.process_rank() > 0:
+        return  # under torchrun every rank holds the same trained model: rank 0 saves it
     wl.models.save_model(trained, out)
     result = wl.measure(trained, dataset, name=out.stem, runs=20)
     console.print(measurement_table([result], title=f"trained {model} -> {out}"))

@@ -35,6 +35,10 @@ MODEL_FACTORY_HELP = (
     "Architecture for a weights file: a built-in name (mnist_cnn, resnet_small, mlp) or "
     "module:function returning an nn.Module. Code is imported only from this option."
 )
+DEVICE_HELP = (
+    "Where training, distillation, QAT and calibration run: auto (a GPU when torch sees one), "
+    "cpu, cuda or cuda:N. Under torchrun each rank uses its local GPU. Measuring stays on the CPU."
+)
 TRUST_HELP = (
     "Allow unpickling a whole model from a .pt file. Unpickling runs code: trusted files only."
 )

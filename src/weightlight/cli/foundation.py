@@ -10,8 +10,10 @@ import typer
 
 import weightlight as wl
 from weightlight._io import check_writable
+from weightlight.accelerator import resolve_device
 from weightlight.cli._app import (
     DATA_HELP,
+    DEVICE_HELP,
     MODEL_FACTORY_HELP,
     TRUST_HELP,
     app,
@@ -29,13 +31,17 @@ def train(
     epochs: float = typer.Option(15, help="Passes over the training set."),
     lr: float = typer.Option(3e-3, help="Peak learning rate (one-cycle schedule)."),
     seed: int = typer.Option(0, help="Seed for initialisation, shuffling, augmentation, dropout."),
+    device: str | None = typer.Option(None, help=DEVICE_HELP),
 ) -> None:
     """Train a model on a data source and save it as safetensors."""
     check_writable(out)  # before training, not after
+    resolve_device(device)  # a bad or missing device fails before anything is loaded
     dataset = wl.data.load_data(data, seed=seed)
     torch.manual_seed(seed)  # a built-in name is initialised here; torch's own seed is random
     net = wl.models.load_model(model)
-    trained = wl.train(net, dataset, epochs=epochs, lr=lr, seed=seed)
+    trained = wl.train(net, dataset, epochs=epochs, lr=lr, seed=seed, device=device)
+    if wl.pipeline.process_rank() > 0:
+        return  # under torchrun every rank holds the same trained model: rank 0 saves it
     wl.models.save_model(trained, out)
     result = wl.measure(trained, dataset, name=out.stem, runs=20)
     console.print(measurement_table([result], title=f"trained {model} -> {out}"))

@@ -10,7 +10,8 @@ import typer
 
 import weightlight as wl
 from weightlight._io import check_writable_layout, ensure_writable_dir
-from weightlight.cli._app import DATA_HELP, TRUST_HELP, app, console
+from weightlight.accelerator import use_device
+from weightlight.cli._app import DATA_HELP, DEVICE_HELP, TRUST_HELP, app, console
 from weightlight.errors import UserError
 from weightlight.models import registry
 from weightlight.pipeline import RUN_FILES, RUN_FOLDERS
@@ -44,6 +45,7 @@ def run(
     epochs: float = typer.Option(15, help="Epochs when a built-in model is trained first."),
     max_drop: float = typer.Option(1.0, help="Accuracy budget (points) for the 'best' variant."),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+    device: str | None = typer.Option(None, help=DEVICE_HELP + " Default: the recipe's device."),
 ) -> None:
     """Run a recipe: every stage's variant is saved, measured and reported.
 
@@ -63,13 +65,14 @@ def run(
     check_writable_layout(folder, folders=("cache", *RUN_FOLDERS), files=RUN_FILES)
     if resume:
         read_variants(folder)  # a damaged record fails now, not after the base has trained
-    dataset = wl.data.load_data(data)
-    base, factory = _base_model(model, weights, dataset, folder, epochs, trust)
-    console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
-    variants = wl.pipeline.run(
-        parsed, base, dataset, folder, resume=resume, factory=factory,
-        on_event=lambda msg: console.print(f"  {msg}", highlight=False, markup=False),
-    )  # fmt: skip
+    with use_device(device or parsed.device):  # checked before the base model is trained
+        dataset = wl.data.load_data(data)
+        base, factory = _base_model(model, weights, dataset, folder, epochs, trust)
+        console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
+        variants = wl.pipeline.run(
+            parsed, base, dataset, folder, resume=resume, factory=factory, device=device,
+            on_event=lambda msg: console.print(f"  {msg}", highlight=False, markup=False),
+        )  # fmt: skip
     if wl.pipeline.process_rank() > 0:
         return  # under torchrun, rank 0 reports
     _print_report(folder, max_drop)

@@ -9,7 +9,15 @@ from rich.table import Table
 
 import weightlight as wl
 from weightlight._io import check_writable
-from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.accelerator import resolve_device
+from weightlight.cli._app import (
+    DATA_HELP,
+    DEVICE_HELP,
+    MODEL_FACTORY_HELP,
+    TRUST_HELP,
+    app,
+    console,
+)
 from weightlight.errors import UserError
 from weightlight.report.table import measurement_table
 
@@ -67,13 +75,15 @@ def prune_command(
     data: str = typer.Option("digits", help=DATA_HELP),
     arch: str | None = typer.Option(None, "--arch", help=MODEL_FACTORY_HELP),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+    device: str | None = typer.Option(None, help=DEVICE_HELP),
 ) -> None:
     """Prune one model, save it, and print it next to the unpruned one."""
     config = _config(method, ratio, finetune_epochs)  # checked before anything is loaded
     check_writable(out)
+    resolve_device(device)
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
-    pruned = wl.prune(net, config, dataset)
+    pruned = wl.prune(net, config, dataset, device=device)
     wl.models.save_model(pruned, out)
     rows = [
         wl.measure(m, dataset, name=n, runs=20) for n, m in (("unpruned", net), (method, pruned))

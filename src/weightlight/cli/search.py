@@ -10,7 +10,8 @@ from rich.table import Table
 
 import weightlight as wl
 from weightlight._io import check_writable_layout
-from weightlight.cli._app import DATA_HELP, TRUST_HELP, app, console
+from weightlight.accelerator import use_device
+from weightlight.cli._app import DATA_HELP, DEVICE_HELP, TRUST_HELP, app, console
 from weightlight.cli.pipeline import _base_model
 from weightlight.search.study import OBJECTIVES, SearchResult, check_arguments, check_storage
 
@@ -44,6 +45,7 @@ def search(
         "accuracy", help="accuracy (top-1 %) or cosine (100 x output cosine vs the base)."
     ),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+    device: str | None = typer.Option(None, help=DEVICE_HELP),
 ) -> None:
     """Search compression recipes for the cheapest variant within --max-drop points.
 
@@ -57,7 +59,8 @@ def search(
                           files=("search.json", "report.html", "report.json"))  # fmt: skip
     parsed = wl.search.load_space(space)
     dataset = wl.data.load_data(data)
-    base, factory = _base_model(model, weights, dataset, out, epochs, trust)
+    with use_device(device):  # checked (and used) before the base model is trained
+        base, factory = _base_model(model, weights, dataset, out, epochs, trust)
     console.print(f"[bold]weightlight search[/] {parsed.name}: {trials} trials, {objective}, "
                   f"max drop {max_drop:g} -> {out}")  # fmt: skip
     columns = (TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -73,7 +76,7 @@ def search(
         result = wl.search(
             base, dataset, space=parsed, max_drop=max_drop, objective=objective, trials=trials,
             time_budget=time_budget, storage=storage, out=out, study_name=study_name,
-            factory=factory, seed=seed, metric=metric, on_trial=on_trial,
+            factory=factory, seed=seed, metric=metric, on_trial=on_trial, device=device,
         )  # fmt: skip
     _print_result(result)
     if result.interrupted:

@@ -73,6 +73,7 @@ class Measurement(BaseModel):
     val_samples: int | None = None
     # The int8 kernels' path and settings, e.g. "x86 AVX2, reduce range on" (None: not int8).
     int8_path: str | None = None
+    device: str | None = None  # what ran the timed calls ("cpu", "cuda:0"); None in old records
 
     def latency_at(self, batch_size: int) -> LatencyPoint | None:
         """The latency point for `batch_size`, if it was measured."""

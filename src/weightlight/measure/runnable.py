@@ -22,6 +22,7 @@ class Runnable(Protocol):
     """What `measure` needs from a model, whatever executes it."""
 
     runtime: str
+    device: str  # what executes it: "cpu", "cuda:0" (recorded in the Measurement)
 
     def run(self, inputs: torch.Tensor) -> torch.Tensor: ...
     def param_counts(self) -> tuple[int, int]: ...  # (total, non-zero)
@@ -51,15 +52,23 @@ class TorchRunnable:
         floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
         # A model cast to bf16/fp16 takes inputs of that dtype; quantized models take fp32.
         self.input_dtype = floats[0] if floats else torch.float32
+        # The model runs where its weights are (a model left on a GPU is timed there).
+        where = next((t.device for t in (*model.parameters(), *model.buffers())), None)
+        self._device = where or torch.device("cpu")
+        self.device = str(self._device)
 
     def _cast(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Float inputs follow the model's dtype; integer inputs (token ids) stay as they are."""
+        """Inputs go to the model's device; float inputs follow its dtype, integer inputs
+        (token ids) keep theirs."""
+        inputs = inputs.to(self._device)
         return inputs.to(self.input_dtype) if inputs.is_floating_point() else inputs
 
     def run(self, inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             out = self.model(self._cast(inputs))
-        return output_tensor(out).float()
+        # Back on the CPU (a no-op there): on a GPU the copy also waits for the kernels, so
+        # a timed call includes all of its work, not just the launches.
+        return output_tensor(out).float().cpu()
 
     def param_counts(self) -> tuple[int, int]:
         from weightlight.measure.params import count_params

@@ -26,7 +26,7 @@ def test_nonzero_count_drops_with_unstructured_pruning(trained_cnn, digits):
 def test_size_is_four_bytes_per_float_weight_and_int8_is_smaller(trained_cnn, digits):
     fp32 = wl.quick.size_mb(trained_cnn)
     assert 4 * 1_199_882 / 1e6 <= fp32 < 4 * 1_199_882 / 1e6 + 0.01  # + the safetensors header
-    int8 = wl.quick.size_mb(wl.quantize(trained_cnn, wl.quantize.DynamicInt8(), digits))
+    int8 = wl.quick.size_mb(wl.quantize(trained_cnn, wl.quantize.Dynamic(), digits))
     assert 2.5 < fp32 / int8 < 4.2  # int8 weights: ~4x smaller, less for fp32 biases/scales
 
 

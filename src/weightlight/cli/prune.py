@@ -116,7 +116,7 @@ def _config(
             raise UserError(f"unknown --schedule '{schedule}'", "use agp or linear")
         final = _one_shot(target, ratio, None, scope)
         training = finetune or {"epochs": 5}
-        return wl.prune.Gradual(target=final, schedule=schedule, finetune=training)
+        return wl.prune.Gradual(target=final, schedule=schedule, training=training)
     return _one_shot(method, ratio, finetune, scope)
 
 

@@ -29,7 +29,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DATA_HELP = (
-    "Data source: 'digits' (bundled), a .npz file (x, y), an image folder, or module:function."
+    "Data source: 'digits' (bundled), mnist:FOLDER (MNIST's IDX files), a .npz file (x, y), "
+    "an image folder, or module:function."
 )
 MODEL_FACTORY_HELP = (
     "Architecture for a weights file: a built-in name (mnist_cnn, resnet_small, mlp) or "

@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q $(PYTEST_MARK)
+	$(PY) -m pytest $(PYTEST_MARK)  # not -q: the header names the CPU and its int8 path
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks examples tools docs/notebooks

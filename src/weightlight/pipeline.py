@@ -26,6 +26,7 @@ from torch import nn
 
 from weightlight import baselines
 from weightlight._io import check_writable_layout, write_text_atomic
+from weightlight.accelerator import resolve_device, use_device
 from weightlight.data import Data
 from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
@@ -60,6 +61,7 @@ def run(
     resume: bool = False,
     factory: str | Callable[[], nn.Module] | None = None,
     on_event: Progress | None = None,
+    device: str | None = None,
 ) -> list[Variant]:
     """Run `recipe` on `model` and `data`, writing everything under `out`.
 
@@ -72,6 +74,9 @@ def run(
         factory: rebuilds the base architecture when reloading saved variants of a model that
             is not a built-in (the `--model module:function` the user passed).
         on_event: called with one-line progress messages (the CLI prints them).
+        device: where training, distillation, QAT and calibration run (auto, cpu, cuda,
+            cuda:N); default: the recipe's `device`, else the caller's choice (auto). Under
+            torchrun each rank uses its local GPU. Variants are saved and measured on the CPU.
 
     Returns:
         Every variant of the run, in order (base, stages, baselines).
@@ -79,10 +84,14 @@ def run(
     Example:
         >>> variants = wl.run(wl.recipe.load_recipe("default"), model, data, "runs/x")
     """
-    out = Path(out)
     data.adapter.check(model, data.example_input)
     if data.task_spec.needs_reference and data.reference is None:
         data = data.with_reference(model)  # every variant is scored against the base
+    with use_device(device or recipe.device):  # a bad or missing device fails before any work
+        return _run(recipe, model, data, Path(out), resume, factory, on_event)
+
+
+def _run(recipe, model, data, out: Path, resume, factory, on_event) -> list[Variant]:
     rank = process_rank()
     if rank > 0:
         # Under torchrun every rank runs the stages (training steps are collective), but only
@@ -92,6 +101,7 @@ def run(
     state = _RunState(out, recipe, data, factory, on_event or (lambda _msg: None))
     state.measuring = rank == 0
     state.open(resume)
+    state._log(f"training device: {resolve_device()}")
     state.models["base"] = model
     state.step("base", None, "base", {}, lambda _parent: model)
     for index, stage in enumerate(recipe.stages):

@@ -25,8 +25,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from weightlight.accelerator import DEVICES, check_device
 from weightlight.config import RECIPE_DOCS, Config, Finetune, raw_validation_errors, user_error
 from weightlight.errors import UserError
 
@@ -134,6 +143,21 @@ class Recipe(BaseModel):
     measure: MeasureOptions = MeasureOptions()
     energy: EnergyOptions = EnergyOptions()
     baselines: bool = Field(True, description="Also measure the one-liner peers (torch/ORT dyn).")
+    device: str | None = Field(
+        None,
+        description=f"Where training, distillation, QAT and calibration run: {DEVICES} "
+        "(default: the caller's --device, else auto). Measurement stays on the CPU.",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str | None) -> str | None:
+        # Only the spelling is checked here: a recipe written on a GPU machine still loads on
+        # a laptop; whether the device exists is checked when the run starts.
+        try:
+            return None if value is None else check_device(value)
+        except UserError as exc:
+            raise ValueError(f"{exc.problem}; {exc.fix}") from None
 
     @model_validator(mode="before")
     @classmethod
@@ -266,6 +290,8 @@ def dump_recipe(recipe: Recipe) -> str:
                 item[key] = value
         stages.append(item)
     body = recipe.model_dump(mode="json", exclude={"stages"})
+    if body.get("device") is None:  # unset: keep older run folders' recipe.yaml identical
+        body.pop("device", None)
     return yaml.safe_dump({"name": body.pop("name"), "stages": stages, **body}, sort_keys=False)
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from collections.abc import Callable, Iterable
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DistributedSampler
 
 from weightlight import batch as batches
+from weightlight.accelerator import Accelerator, device_of
 from weightlight.adapter import ModelAdapter
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -60,6 +59,7 @@ def train(
     seed: int = 0,
     progress: bool = True,
     in_place: bool = False,
+    device: str | None = None,
 ) -> nn.Module:
     """Train a copy of `model` on `data.train` and return it in eval mode.
 
@@ -77,6 +77,9 @@ def train(
         seed: seeds initialisation-free randomness (shuffling, dropout).
         progress: show a progress bar (rank 0 only).
         in_place: train `model` itself instead of a copy (saves memory for big models).
+        device: auto, cpu, cuda or cuda:N (default: `accelerator.current_device()`, `auto`
+            unless a caller chose). The model (and a loss module's parameters and teachers)
+            train there and come back to the device they started on.
 
     Example:
         >>> import weightlight as wl
@@ -88,15 +91,15 @@ def train(
         raise UserError(f"lr must be > 0, got {lr}", "use e.g. lr: 0.001")
     loss_fn = loss or TaskLoss(get_task(data.task), data.adapter)
     callbacks = list(callbacks)
+    accelerator = Accelerator.start(device)  # a bad or missing device fails before any work
     torch.manual_seed(seed)
     net = model if in_place else copy.deepcopy(model)
     net.train()
-
-    distributed = _init_distributed()
-    loader = _loader(data.train, seed, distributed)
-    runner: nn.Module = net
-    if distributed:
-        runner = nn.parallel.DistributedDataParallel(net)
+    home = device_of(net)
+    runner = accelerator.prepare(net)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(accelerator.device)
+    loader = accelerator.loader(data.train, seed)
 
     params = [p for p in net.parameters() if p.requires_grad]
     if isinstance(loss_fn, nn.Module):
@@ -107,12 +110,12 @@ def train(
     sched = _schedule(schedule, opt, lr, total)
 
     step = 0
-    with _progress(progress and _rank() == 0, total) as advance:
+    with _progress(progress and accelerator.is_main, total) as advance:
         while step < total:
             if isinstance(loader.sampler, DistributedSampler):
                 loader.sampler.set_epoch(step // steps_per_epoch)
             for b in loader:
-                inputs, targets = _inputs_and_targets(b, data)
+                inputs, targets = _inputs_and_targets(accelerator.place(b), data)
                 opt.zero_grad(set_to_none=True)
                 if step == 0:  # a model/data mismatch shows up here: say so in one line
                     value = _first_loss(loss_fn, runner, inputs, targets)
@@ -132,7 +135,9 @@ def train(
                 advance(value.item())
                 if step >= total:
                     break
-    return net.eval()
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(home)
+    return net.to(home).eval()
 
 
 def _inputs_and_targets(b, data: Data):
@@ -175,55 +180,6 @@ def _schedule(name: str, opt, lr: float, total: int):
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     raise UserError(f"unknown schedule '{name}'", "choose onecycle, cosine or constant")
-
-
-def _loader(loader: DataLoader, seed: int, distributed: bool) -> DataLoader:
-    """The user's training loader as given (its collate_fn, sampler, workers).
-
-    Two changes only: a shuffling loader shuffles from `seed` (so a run repeats whatever ran
-    before it on the same loader), and under DDP each rank reads its shard.
-    """
-    if distributed:
-        # Each rank takes batch / world_size samples, so one step still sees the loader's
-        # batch size in total and a run matches the single-process one step for step.
-        world = dist.get_world_size()
-        sampler = DistributedSampler(loader.dataset, shuffle=True, seed=seed)
-        per_rank = max(1, (loader.batch_size or 1) // world)
-        return DataLoader(
-            loader.dataset,
-            batch_size=per_rank,
-            sampler=sampler,
-            collate_fn=loader.collate_fn,
-            num_workers=loader.num_workers,
-        )
-    if isinstance(loader.sampler, RandomSampler) and loader.batch_size is not None:
-        return DataLoader(
-            loader.dataset,
-            batch_size=loader.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(seed),
-            collate_fn=loader.collate_fn,
-            num_workers=loader.num_workers,
-            pin_memory=loader.pin_memory,
-            drop_last=loader.drop_last,
-            worker_init_fn=loader.worker_init_fn,
-            persistent_workers=loader.persistent_workers,
-        )
-    return loader
-
-
-def _init_distributed() -> bool:
-    """Join the process group torchrun set up (gloo on CPU, nccl on GPU); False if single."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return False
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    return dist.get_world_size() > 1
-
-
-def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 class _progress:

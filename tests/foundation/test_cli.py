@@ -50,3 +50,21 @@ def test_missing_file_from_the_console_script_has_no_traceback(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_measure_prints_energy_co2_and_cost(run_cli):
+    """`weightlight measure` reports energy, CO2 and cost like run/search, with the user's grid
+    intensity and price: doubling them doubles CO2 and cost for the same energy."""
+    import json
+
+    code, out, err = run_cli("measure", "mlp", "--runs", "3", "--batch-sizes", "8", "--json",
+                             "--carbon", "400", "--price", "0.2", "--currency", "EUR")  # fmt: skip
+    assert code == 0, err
+    energy = json.loads(out)["energy"]
+    assert energy["batch_size"] == 8 and energy["currency"] == "EUR"
+    assert energy["co2_g_per_1m"] == pytest.approx(energy["kwh_per_1m"] * 400)
+    assert energy["cost_per_1m"] == pytest.approx(energy["kwh_per_1m"] * 0.2)
+    assert energy["kwh_per_1m"] == pytest.approx(energy["joules_per_1m"] / 3.6e6)
+    code, out, err = run_cli("measure", "mlp", "--runs", "3", "--batch-sizes", "8")
+    assert code == 0, err
+    assert "g CO2e" in out and "USD" in out and "per 1M inferences (batch 8)" in out

@@ -98,13 +98,18 @@ def test_a_shuffling_loader_keeps_its_collate_fn():
     seqs = [torch.randint(1, 50, (n,)) for n in (3, 5, 7, 9) * 4]
     collate = PadCollate()
     loader = DataLoader(seqs, batch_size=4, shuffle=True, collate_fn=collate)
-    from weightlight.train import _loader
+    from weightlight.accelerator import Accelerator
 
-    seeded = _loader(loader, seed=0, distributed=False)
+    single = Accelerator(torch.device("cpu"))
+    seeded = single.loader(loader, seed=0)
     assert seeded.collate_fn is collate
     first = [b["input_ids"].shape for b in seeded]
-    again = [b["input_ids"].shape for b in _loader(loader, seed=0, distributed=False)]
+    again = [b["input_ids"].shape for b in single.loader(loader, seed=0)]
     assert first == again  # re-seeded: the same order every run
+    # Under DDP (rank 1 of 2) the shard is read through the user's collate_fn too.
+    shard = Accelerator(torch.device("cpu"), rank=1, world_size=2).loader(loader, seed=0)
+    assert shard.collate_fn is collate and shard.batch_size == 2
+    assert sum(b["input_ids"].shape[0] for b in shard) == len(seqs) // 2
 
 
 def test_integer_npz_inputs_stay_integers(tmp_path):

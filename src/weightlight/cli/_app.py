@@ -29,9 +29,9 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DATA_HELP = (
-    "Data source: 'digits' (bundled), a .npz file (x, y), an image folder, a text file "
-    "(.txt one sentence a line, .jsonl with a 'text' field; tokenized by --model hf:FOLDER's "
-    "tokenizer), or module:function."
+    "Data source: 'digits' (bundled), mnist:FOLDER (MNIST's IDX files), a .npz file (x, y), "
+    "an image folder, a text file (.txt one sentence a line, .jsonl with a 'text' field; "
+    "tokenized by --model hf:FOLDER's tokenizer), or module:function."
 )
 TASK_HELP = (
     "Task, which picks the metric: classification (top-1), embedding (cosine vs the base, "
@@ -43,6 +43,10 @@ FIXED_LENGTH_HELP = "Text data: pad every batch to --max-length (default: to its
 MODEL_FACTORY_HELP = (
     "Architecture for a weights file: a built-in name (mnist_cnn, resnet_small, mlp) or "
     "module:function returning an nn.Module. Code is imported only from this option."
+)
+DEVICE_HELP = (
+    "Where training, distillation, QAT and calibration run: auto (a GPU when torch sees one), "
+    "cpu, cuda or cuda:N. Under torchrun each rank uses its local GPU. Measuring stays on the CPU."
 )
 TRUST_HELP = (
     "Allow unpickling a whole model from a .pt file. Unpickling runs code: trusted files only."

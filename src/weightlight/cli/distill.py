@@ -9,7 +9,15 @@ import yaml
 
 import weightlight as wl
 from weightlight._io import check_writable
-from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.accelerator import resolve_device
+from weightlight.cli._app import (
+    DATA_HELP,
+    DEVICE_HELP,
+    MODEL_FACTORY_HELP,
+    TRUST_HELP,
+    app,
+    console,
+)
 from weightlight.errors import UserError
 from weightlight.report.table import measurement_table
 
@@ -58,10 +66,12 @@ def distill_command(
     data: str = typer.Option("digits", help=DATA_HELP),
     arch: str | None = typer.Option(None, "--arch", help=MODEL_FACTORY_HELP),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+    device: str | None = typer.Option(None, help=DEVICE_HELP),
 ) -> None:
     """Distil a student, save it, and print teacher and student side by side."""
     config = _config(method, option)  # checked before anything is loaded or trained
     check_writable(out)
+    resolve_device(device)
     teachers = teachers or []
     if not teachers and student is None:
         raise UserError("no teacher and no --student given", "name a teacher model or --student")
@@ -73,7 +83,7 @@ def distill_command(
         else wl.models.shrink(loaded[0], width=width)
     )
     teacher = loaded[0] if len(loaded) == 1 else (loaded or None)
-    trained = wl.distill(net, config, dataset, teacher=teacher, progress=True)
+    trained = wl.distill(net, config, dataset, teacher=teacher, progress=True, device=device)
     wl.models.save_model(trained, out)
     named = [(Path(t).stem, m) for t, m in zip(teachers, loaded, strict=True)]
     rows = [wl.measure(m, dataset, name=n, runs=20) for n, m in [*named, (method, trained)]]

@@ -10,8 +10,10 @@ import typer
 
 import weightlight as wl
 from weightlight._io import check_writable_layout, ensure_writable_dir
+from weightlight.accelerator import use_device
 from weightlight.cli._app import (
     DATA_HELP,
+    DEVICE_HELP,
     FIXED_LENGTH_HELP,
     MAX_LENGTH_HELP,
     TASK_HELP,
@@ -58,6 +60,7 @@ def run(
     task: str | None = typer.Option(None, help=TASK_HELP),
     max_length: int = typer.Option(128, help=MAX_LENGTH_HELP),
     fixed_length: bool = typer.Option(False, "--fixed-length", help=FIXED_LENGTH_HELP),
+    device: str | None = typer.Option(None, help=DEVICE_HELP + " Default: the recipe's device."),
 ) -> None:
     """Run a recipe: every stage's variant is saved, measured and reported.
 
@@ -77,15 +80,16 @@ def run(
     check_writable_layout(folder, folders=("cache", *RUN_FOLDERS), files=RUN_FILES)
     if resume:
         read_variants(folder)  # a damaged record fails now, not after the base has trained
-    dataset = wl.data.load_data(
-        data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
-    )
-    base, factory = _base_model(model, weights, dataset, folder, epochs, trust)
-    console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
-    variants = wl.pipeline.run(
-        parsed, base, dataset, folder, resume=resume, factory=factory,
-        on_event=lambda msg: console.print(f"  {msg}", highlight=False, markup=False),
-    )  # fmt: skip
+    with use_device(device or parsed.device):  # checked before the base model is trained
+        dataset = wl.data.load_data(
+            data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
+        )
+        base, factory = _base_model(model, weights, dataset, folder, epochs, trust)
+        console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
+        variants = wl.pipeline.run(
+            parsed, base, dataset, folder, resume=resume, factory=factory, device=device,
+            on_event=lambda msg: console.print(f"  {msg}", highlight=False, markup=False),
+        )  # fmt: skip
     if wl.pipeline.process_rank() > 0:
         return  # under torchrun, rank 0 reports
     _print_report(folder, max_drop)

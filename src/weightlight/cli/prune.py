@@ -9,11 +9,20 @@ from rich.table import Table
 
 import weightlight as wl
 from weightlight._io import check_writable
-from weightlight.cli._app import DATA_HELP, MODEL_FACTORY_HELP, TRUST_HELP, app, console
+from weightlight.accelerator import resolve_device
+from weightlight.cli._app import (
+    DATA_HELP,
+    DEVICE_HELP,
+    MODEL_FACTORY_HELP,
+    TRUST_HELP,
+    app,
+    console,
+)
 from weightlight.errors import UserError
 from weightlight.report.table import measurement_table
 
-_METHODS = ("structured", "unstructured", "nm")
+_METHODS = ("structured", "unstructured", "nm", "gradual")
+_SCOPES = ("layer", "global")
 
 
 def _parse_ratios(text: str) -> tuple[float, ...]:
@@ -61,19 +70,36 @@ def sensitivity(
 def prune_command(
     model: str = typer.Argument(..., help="Model file (.safetensors/.pt) or built-in name."),
     out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
-    method: str = typer.Option("structured", help="structured, unstructured or nm."),
+    method: str = typer.Option(
+        "structured",
+        help="structured (channels), unstructured (weights), nm (2:4) or gradual (the ratio "
+        "reached step by step while training; see --target, --schedule).",
+    ),
     ratio: float = typer.Option(0.5, help="Fraction pruned, in [0, 1) (not used by nm)."),
-    finetune_epochs: float = typer.Option(0, help="Fine-tune epochs after pruning (0: none)."),
+    scope: str | None = typer.Option(
+        None,
+        help="layer (the ratio in every layer) or global (rank all layers together, so fragile "
+        "layers keep more). Default: global for unstructured, layer for structured.",
+    ),
+    target: str = typer.Option(
+        "unstructured", help="With --method gradual: what is pruned (unstructured, structured)."
+    ),
+    schedule: str = typer.Option("agp", help="With --method gradual: agp (cubic) or linear."),
+    finetune_epochs: float = typer.Option(
+        0, help="Fine-tune epochs after pruning (0: none); for gradual, the training (default 5)."
+    ),
     data: str = typer.Option("digits", help=DATA_HELP),
     arch: str | None = typer.Option(None, "--arch", help=MODEL_FACTORY_HELP),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
+    device: str | None = typer.Option(None, help=DEVICE_HELP),
 ) -> None:
     """Prune one model, save it, and print it next to the unpruned one."""
-    config = _config(method, ratio, finetune_epochs)  # checked before anything is loaded
+    config = _config(method, ratio, finetune_epochs, scope, target, schedule)  # before loading
     check_writable(out)
+    resolve_device(device)
     dataset = wl.data.load_data(data)
     net = wl.models.load_model(model, factory=arch, trust=trust)
-    pruned = wl.prune(net, config, dataset)
+    pruned = wl.prune(net, config, dataset, device=device)
     wl.models.save_model(pruned, out)
     rows = [
         wl.measure(m, dataset, name=n, runs=20) for n, m in (("unpruned", net), (method, pruned))
@@ -82,13 +108,33 @@ def prune_command(
     console.print(f"saved to {out}")
 
 
-def _config(method: str, ratio: float, finetune_epochs: float):
+def _config(
+    method: str, ratio: float, finetune_epochs: float, scope: str | None, target: str,
+    schedule: str,
+):  # fmt: skip
     if method not in _METHODS:
         raise UserError(f"unknown --method '{method}'", f"use one of: {', '.join(_METHODS)}")
     if finetune_epochs < 0:
         raise UserError(f"--finetune-epochs must be >= 0, got {finetune_epochs}", "use e.g. 3")
+    if scope is not None and scope not in _SCOPES:
+        raise UserError(f"unknown --scope '{scope}'", "use layer or global")
     finetune = {"epochs": finetune_epochs} if finetune_epochs > 0 else None
     if method == "nm":
+        if scope is not None:
+            raise UserError("--scope does not apply to nm", "nm prunes 2 of every 4 weights")
         return wl.prune.NM(finetune=finetune)
-    cls = wl.prune.Structured if method == "structured" else wl.prune.Unstructured
-    return cls(ratio=ratio, finetune=finetune)
+    if method == "gradual":
+        if target not in ("structured", "unstructured"):
+            raise UserError(f"unknown --target '{target}'", "use unstructured or structured")
+        if schedule not in ("agp", "linear"):
+            raise UserError(f"unknown --schedule '{schedule}'", "use agp or linear")
+        final = _one_shot(target, ratio, None, scope)
+        training = finetune or {"epochs": 5}
+        return wl.prune.Gradual(target=final, schedule=schedule, training=training)
+    return _one_shot(method, ratio, finetune, scope)
+
+
+def _one_shot(method: str, ratio: float, finetune, scope: str | None):
+    if method == "structured":
+        return wl.prune.Structured(ratio=ratio, finetune=finetune, global_pruning=scope == "global")
+    return wl.prune.Unstructured(ratio=ratio, finetune=finetune, scope=scope or "global")

@@ -10,8 +10,10 @@ from rich.table import Table
 
 import weightlight as wl
 from weightlight._io import check_writable_layout
+from weightlight.accelerator import use_device
 from weightlight.cli._app import (
     DATA_HELP,
+    DEVICE_HELP,
     FIXED_LENGTH_HELP,
     MAX_LENGTH_HELP,
     TASK_HELP,
@@ -57,6 +59,7 @@ def search(
     task: str | None = typer.Option(None, help=TASK_HELP),
     max_length: int = typer.Option(128, help=MAX_LENGTH_HELP),
     fixed_length: bool = typer.Option(False, "--fixed-length", help=FIXED_LENGTH_HELP),
+    device: str | None = typer.Option(None, help=DEVICE_HELP),
 ) -> None:
     """Search compression recipes for the cheapest variant within --max-drop points.
 
@@ -72,7 +75,8 @@ def search(
     dataset = wl.data.load_data(
         data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
     )
-    base, factory = _base_model(model, weights, dataset, out, epochs, trust)
+    with use_device(device):  # checked (and used) before the base model is trained
+        base, factory = _base_model(model, weights, dataset, out, epochs, trust)
     console.print(f"[bold]weightlight search[/] {parsed.name}: {trials} trials, {objective}, "
                   f"max drop {max_drop:g} -> {out}")  # fmt: skip
     columns = (TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -88,7 +92,7 @@ def search(
         result = wl.search(
             base, dataset, space=parsed, max_drop=max_drop, objective=objective, trials=trials,
             time_budget=time_budget, storage=storage, out=out, study_name=study_name,
-            factory=factory, seed=seed, metric=metric, on_trial=on_trial,
+            factory=factory, seed=seed, metric=metric, on_trial=on_trial, device=device,
         )  # fmt: skip
     _print_result(result)
     if result.interrupted:

@@ -21,6 +21,7 @@ import copy
 from torch import nn
 
 from weightlight._callable_module import make_callable
+from weightlight.accelerator import use_device
 from weightlight.data import Data
 from weightlight.distill import losses, taps
 from weightlight.distill.attention import Attention
@@ -58,6 +59,7 @@ def distill(
     *,
     teacher: Teacher = None,
     progress: bool = False,
+    device: str | None = None,
 ) -> nn.Module:
     """Train a copy of `student` to mimic `teacher` (or its peers / earlier self).
 
@@ -70,6 +72,9 @@ def distill(
             list of models for `MultiTeacher`; None for `Online`, and for `BornAgain` (the
             student's own copy teaches it).
         progress: show the training progress bar.
+        device: where student and teachers train (auto, cpu, cuda, cuda:N); default: the
+            current `weightlight.accelerator.use_device` choice. The student comes back where
+            it was given.
 
     Returns:
         The trained student, in eval mode, with no hooks left on it.
@@ -93,7 +98,8 @@ def distill(
             "use classification data (logits per class)",
         )
     # The handlers train in place (hooks must sit on the model being trained): give them a copy.
-    return handler(copy.deepcopy(student), config, data, teacher, progress).eval()
+    with use_device(device):
+        return handler(copy.deepcopy(student), config, data, teacher, progress).eval()
 
 
 make_callable(__name__, distill)

@@ -125,6 +125,12 @@ class DistillLoss(nn.Module):
         self.teachers = list(teachers)
         self._synced = False
 
+    def to(self, *args, **kwargs) -> DistillLoss:
+        """Move the adapters and the teachers (kept outside the module tree) together, so the
+        training loop's one `loss.to(device)` puts every teacher where the student trains."""
+        self.teachers = [t.to(*args, **kwargs) for t in self.teachers]
+        return super().to(*args, **kwargs)
+
     def teacher_logits(self, inputs: torch.Tensor) -> list[torch.Tensor]:
         with torch.no_grad():
             return [logits_of(call(t, inputs)) for t in self.teachers]

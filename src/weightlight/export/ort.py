@@ -90,6 +90,7 @@ class OrtModel:
     notes: tuple[str, ...] = ()
     threads: int | None = None
     runtime = "onnxruntime"
+    device = "cpu"  # ORT's CPU execution provider
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))

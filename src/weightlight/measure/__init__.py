@@ -146,6 +146,7 @@ def measure(
         val_metric=val_result.value if val_result is not None else None,
         metric_samples=_samples(data.eval),
         val_samples=_samples(data.val) if data.val is not None else None,
+        device=getattr(runnable, "device", "cpu"),
     )
     return enrich(record) if enrich else record
 

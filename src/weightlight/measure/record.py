@@ -77,6 +77,7 @@ class Measurement(BaseModel):
     val_samples: int | None = None
     # The int8 kernels' path and settings, e.g. "x86 AVX2, reduce range on" (None: not int8).
     int8_path: str | None = None
+    device: str | None = None  # what ran the timed calls ("cpu", "cuda:0"); None in old records
 
     def metric_drop(self, base: Measurement) -> float | None:
         """How much worse this metric is than `base`'s (positive = worse), by its direction."""

@@ -25,6 +25,7 @@ class Runnable(Protocol):
     """What `measure` needs from a model, whatever executes it."""
 
     runtime: str
+    device: str  # what executes it: "cpu", "cuda:0" (recorded in the Measurement)
 
     def run(self, inputs: batches.Inputs) -> torch.Tensor: ...
     def param_counts(self) -> tuple[int, int]: ...  # (total, non-zero)
@@ -55,15 +56,22 @@ class TorchRunnable:
         floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
         # A model cast to bf16/fp16 takes inputs of that dtype; quantized models take fp32.
         self.input_dtype = floats[0] if floats else torch.float32
+        # The model runs where its weights are (a model left on a GPU is timed there).
+        where = next((t.device for t in (*model.parameters(), *model.buffers())), None)
+        self._device = where or torch.device("cpu")
+        self.device = str(self._device)
 
     def _cast(self, inputs: batches.Inputs) -> batches.Inputs:
-        """Float inputs follow the model's dtype; integer inputs (token ids) stay as they are."""
-        return batches.cast_floats(inputs, self.input_dtype)
+        """Inputs (any batch form) go to the model's device; float inputs follow its dtype,
+        integer inputs (token ids, masks) keep theirs."""
+        return batches.cast_floats(batches.to_device(inputs, self._device), self.input_dtype)
 
     def run(self, inputs: batches.Inputs) -> torch.Tensor:
         with torch.inference_mode():
             out = self.adapter.forward(self.model, self._cast(inputs))
-        return out.float()
+        # Back on the CPU (a no-op there): on a GPU the copy also waits for the kernels, so
+        # a timed call includes all of its work, not just the launches.
+        return out.float().cpu()
 
     def param_counts(self) -> tuple[int, int]:
         from weightlight.measure.params import count_params

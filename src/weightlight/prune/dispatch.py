@@ -11,6 +11,7 @@ from collections.abc import Callable
 from torch import nn
 
 from weightlight._registry import Registry
+from weightlight.accelerator import use_device
 from weightlight.config import Finetune
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -22,7 +23,9 @@ HANDLERS: Registry[Handler] = Registry("pruning method")
 handler = HANDLERS.register
 
 
-def prune(model: nn.Module, config: PruneConfig, data: Data | None = None) -> nn.Module:
+def prune(
+    model: nn.Module, config: PruneConfig, data: Data | None = None, *, device: str | None = None
+) -> nn.Module:
     """Prune a copy of `model` as `config` says; the input model is never modified.
 
     Args:
@@ -30,6 +33,8 @@ def prune(model: nn.Module, config: PruneConfig, data: Data | None = None) -> nn
         config: one of `weightlight.prune.CONFIGS` (Unstructured, Structured, NM, Gradual).
         data: gives the example input (to trace the model) and the loaders for fine-tuning
             and Taylor importance; needed by structured and gradual pruning and any finetune.
+        device: where fine-tuning runs (auto, cpu, cuda, cuda:N); default: the current
+            `weightlight.accelerator.use_device` choice. The result stays where `model` was.
 
     Returns:
         A new nn.Module: physically smaller for Structured, masked (or with zeros baked in
@@ -54,7 +59,8 @@ def prune(model: nn.Module, config: PruneConfig, data: Data | None = None) -> nn
             f"{type(config).__name__} needs data (example input, training batches)",
             "pass data, e.g. wl.prune(model, config, wl.data.digits())",
         )
-    return fn(model, config, data)
+    with use_device(device):
+        return fn(model, config, data)
 
 
 def run_finetune(model: nn.Module, finetune: Finetune | None, data: Data | None, **kw) -> nn.Module:

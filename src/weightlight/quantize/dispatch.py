@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from weightlight._registry import Registry
+from weightlight.accelerator import use_device
 from weightlight.config import Config, raw_validation_errors, user_error
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -68,7 +69,13 @@ def parse_config(config: Config | dict) -> Config:
         raise user_error(exc, f"quantize.{method}", model=known[method]) from None
 
 
-def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) -> nn.Module:
+def quantize(
+    model: nn.Module,
+    config: Config | dict,
+    data: Data | None = None,
+    *,
+    device: str | None = None,
+) -> nn.Module:
     """Quantize a copy of `model` with `config`; the input model is left untouched.
 
     Args:
@@ -76,6 +83,8 @@ def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) 
         config: one of `weightlight.quantize.CONFIGS` (or a dict with its `method`).
         data: needed by StaticInt8 (calibration on `data.calib`) and QAT (`data.train`);
             the other methods use it only for an example input when given.
+        device: where calibration and QAT fine-tuning run (auto, cpu, cuda, cuda:N); default:
+            the current `weightlight.accelerator.use_device` choice. The result is on the CPU.
 
     Returns:
         A new model, runnable in torch eager and measurable by `wl.measure`.
@@ -92,7 +101,11 @@ def quantize(model: nn.Module, config: Config | dict, data: Data | None = None) 
             f"quantize needs a torch nn.Module, got {type(model).__name__}",
             "quantize ONNX models with the export/ORT tools instead",
         )
-    quantized = _APPLY.lookup(config)(copy.deepcopy(model).eval(), config, data)
+    # Every quantized format here runs on CPU kernels: the copy starts on the CPU, and the
+    # handlers that calibrate or train on a GPU bring their result back before converting.
+    work = copy.deepcopy(model).eval().to("cpu")
+    with use_device(device):
+        quantized = _APPLY.lookup(config)(work, config, data)
     example = data.example_batch(1) if data is not None else None
     # a plain attribute: kept by deepcopy, ignored by state_dict
     quantized.weightlight_quantized = provenance(model, config, example)

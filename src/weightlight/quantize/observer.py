@@ -58,8 +58,10 @@ class RangeObserver(MinMaxObserver):
         flat = x_orig.detach().flatten().float()
         if flat.numel() > _PER_CALL:
             idx = torch.randint(flat.numel(), (_PER_CALL,), generator=self._gen)
-            flat, self._dropped = flat[idx], True
-        self._samples.append(flat)
+            flat, self._dropped = flat[idx.to(flat.device)], True
+        # Kept on the CPU: the list is not a buffer, so moving the model (calibrated on a
+        # GPU, converted on the CPU) would leave the samples behind on the GPU.
+        self._samples.append(flat.cpu())
         self._kept += flat.numel()
         return x_orig
 
@@ -74,7 +76,11 @@ class RangeObserver(MinMaxObserver):
         else:
             # A sub-sample may miss the extremes: they join it so tail-sensitive methods still
             # see them. A full sample has them already; duplicates would bias the percentiles.
-            extremes = [self.min_val.reshape(1), self.max_val.reshape(1)] if self._dropped else []
+            extremes = (
+                [self.min_val.reshape(1).cpu(), self.max_val.reshape(1).cpu()]
+                if self._dropped
+                else []
+            )
             values = torch.cat([*self._samples, *extremes])
             lo, hi = RANGE_METHODS[self.method](values, bits)
         symmetric = self.qscheme == torch.per_tensor_symmetric

@@ -67,7 +67,8 @@ def qat(model: nn.Module, config: QAT, data: Data | None) -> nn.Module:
         tuned = train(
             prepared, data, progress=False, in_place=True, **config.finetune.train_kwargs()
         )
-    return _fx.convert(tuned)
+    # Fake-quantized training ran on the chosen device; the int8 kernels run on the CPU only.
+    return _fx.convert(tuned.to("cpu"))
 
 
 @rebuilder(QAT)

@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from weightlight.accelerator import place, resolve_device
 from weightlight.batch import call, size, split
 from weightlight.config import Config
 from weightlight.data import Data
@@ -83,10 +84,13 @@ def static_int8(model: nn.Module, config: StaticInt8, data: Data | None) -> nn.M
     mapping = _mapping(model, config, config.calibration)
     inputs = calibration_batches(data, config.batches, "static_int8")
     prepared = _fx.prepare(model, mapping, inputs[0][:1])
+    device = resolve_device()  # calibration forwards run where training does
+    prepared.to(device)
     with torch.inference_mode():
         for x in inputs:
-            call(prepared, x)
-    return _fx.convert(prepared)
+            call(prepared, place(x, device))
+    # The int8 kernels (x86 / fbgemm) exist on the CPU only: convert there.
+    return _fx.convert(prepared.to("cpu"))
 
 
 @rebuilder(StaticInt8)

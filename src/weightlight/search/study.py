@@ -31,6 +31,7 @@ import optuna
 from torch import nn
 
 from weightlight._io import write_text_atomic
+from weightlight.accelerator import resolve_device
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.measure import measure
@@ -107,6 +108,7 @@ def search(
     seed: int | None = None,
     metric: str = "task",
     on_trial: Callable[[int, int, TrialResult | None], None] | None = None,
+    device: str | None = None,
 ) -> SearchResult:
     """Search the space for the cheapest variant within `max_drop` points of the base metric.
 
@@ -119,7 +121,9 @@ def search(
         objective: "latency" (p50 at the largest batch size), "size" or "energy".
         trials: total trials of the study (shared by all workers on the same storage).
         time_budget: stop starting new trials after this many seconds.
-        storage: optuna RDB URL; default `sqlite:///<out>/study.db`.
+        storage: optuna RDB URL; default `sqlite:///<out>/study.db`. Workers on several
+            machines share a server instead, e.g.
+            `postgresql+psycopg://user:password@host/db` (docs/scaling.md).
         out: the search folder: trials/<n>/ run folders, variants.jsonl, report.html.
         study_name: default: the space's name.
         factory: rebuilds the base architecture when reloading saved variants.
@@ -130,6 +134,8 @@ def search(
             model on the same batches, so max_drop=1 means cosine >= 0.99 (for models without
             meaningful labels, e.g. a transformer's fidelity after int8).
         on_trial: called as on_trial(finished_here, trials, result) after each trial.
+        device: where trials train and calibrate (auto, cpu, cuda, cuda:N); default: the
+            current `weightlight.accelerator.use_device` choice. Trials are measured on the CPU.
 
     Returns:
         The SearchResult (also written to `<out>/search.json` and `<out>/report.html`).
@@ -142,6 +148,7 @@ def search(
     check_arguments(max_drop, objective, trials, time_budget, metric)
     if storage:
         check_storage(storage)
+    resolve_device(device)  # a bad or missing device fails before the base is measured
     if data.task_spec.needs_reference and data.reference is None:
         data = data.with_reference(model)  # every trial is scored against the base
     parsed = space if isinstance(space, SearchSpace) else load_space(space)
@@ -178,7 +185,7 @@ def search(
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
             result = _reuse(study, trial, parsed, fragile) or _run_trial(
-                trial, parsed, fragile, model, data, base, out, objective, factory, fidelity
+                trial, parsed, fragile, model, data, base, out, objective, factory, fidelity, device
             )
             if result is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -335,7 +342,9 @@ def _as_json(result: SearchResult) -> dict:
     }  # fmt: skip
 
 
-def _run_trial(trial, space, fragile, model, data, base, out, objective, factory, fidelity=None):
+def _run_trial(
+    trial, space, fragile, model, data, base, out, objective, factory, fidelity=None, device=None
+):
     """Run one sampled recipe; None (with the error in the trial's attrs) if it failed."""
     try:
         recipe = space.sample(trial, fragile)
@@ -347,7 +356,7 @@ def _run_trial(trial, space, fragile, model, data, base, out, objective, factory
     # The base is measured once per search: seeding the trial folder with its record lets
     # wl.run keep it ("done earlier") instead of timing the same model again every trial.
     write_variants(folder, [base])
-    variants = run(recipe, model, data, folder, resume=True, factory=factory)
+    variants = run(recipe, model, data, folder, resume=True, factory=factory, device=device)
     final = variant_name(recipe.stages[-1], len(recipe.stages) - 1)
     variant = next((v for v in variants if v.name == final), None)
     cost = cost_of(variant, objective) if variant is not None and variant.ok else None

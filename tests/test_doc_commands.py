@@ -1,0 +1,171 @@
+"""Every command line printed in README.md and docs/*.md runs as written.
+
+A learner copies these lines first, so each one is executed: every line of a fenced ```bash
+block that starts with `weightlight`, `python` or `make`. A block that cannot run in a test
+(a GPU, several machines, a server, minutes of set-up) is preceded by the line
+`<!-- no-test: why -->` and skipped, with its reason shown by pytest.
+
+Each page runs in its own scratch folder, its commands in the order printed, as a reader would.
+What the pages take for granted is prepared once, by a fixture that stands in for the reader:
+a trained seed CNN saved as `model.safetensors` / `teacher.safetensors` / `my.safetensors`, its
+ONNX export `model.onnx`, a small `my.yaml` recipe, `my-space.yaml` search space, and a
+`mypkg` package with the `build` / `load` functions the pages name. The trained-base cache of
+each run folder is filled with that same model, so `weightlight run` and `search` skip the 15
+epochs they would spend training it first (the training itself is tested elsewhere).
+Optional arguments written `[--flag]` run without the flag.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import weightlight as wl
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PROGRAMS = ("weightlight", "python", "make")
+NO_TEST = re.compile(r"<!--\s*no-test:\s*(.+?)\s*-->")
+# Run folders the commands use by default; `--out X` folders are added from the commands.
+DEFAULT_RUN_FOLDERS = ("runs/default", "runs/search", "runs/advise")
+
+
+def bash_blocks(page: Path) -> list[tuple[int, list[str], str | None]]:
+    """(line number, command lines, no-test reason or None) for each ```bash block of a page."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].strip() == "```bash":
+            previous = next((s for s in reversed(lines[:i]) if s.strip()), "")
+            reason = NO_TEST.search(previous)
+            end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+            commands = [s.strip() for s in lines[i + 1 : end] if s.strip().startswith(PROGRAMS)]
+            blocks.append((i + 1, commands, reason.group(1) if reason else None))
+            i = end
+        i += 1
+    return blocks
+
+
+def to_argv(line: str) -> list[str]:
+    """The command as a subprocess argv: comments and `[optional]` parts dropped, and the
+    `weightlight` / `python` of the page mapped to this interpreter (the source under test)."""
+    line = re.sub(r"\s\[[^\]]*\]", "", line)
+    argv = shlex.split(line, comments=True)
+    if argv[0] == "weightlight":
+        return [sys.executable, "-m", "weightlight", *argv[1:]]
+    if argv[0] == "python":
+        return [sys.executable, *argv[1:]]
+    return argv
+
+
+def test_every_page_block_is_found_and_parsed():
+    """The parser sees the README's command block (a parser that saw nothing would pass all)."""
+    readme = bash_blocks(ROOT / "README.md")
+    commands = [c for _, cs, reason in readme if reason is None for c in cs]
+    assert "weightlight run recipes/cnn-max-compression.yaml --model mnist_cnn --out runs/max" in (
+        commands
+    )
+    assert to_argv("weightlight measure model.onnx --data digits [--json]")[3:] == [
+        "measure", "model.onnx", "--data", "digits"]  # fmt: skip
+
+
+def test_no_test_markers_give_a_reason():
+    for page in PAGES:
+        for line_no, _, reason in bash_blocks(page):
+            assert reason is None or len(reason) > 10, f"{page.name}:{line_no}: say why"
+
+
+_MY_RECIPE = """\
+# A small recipe standing in for the reader's own.
+name: my
+stages:
+  - prune: {method: structured, ratio: 0.5, finetune: {epochs: 1}}
+    name: pruned
+  - quantize: {method: static_int8}
+    name: pruned-int8
+measure: {batch_sizes: [1, 8], runs: 5, warmup: 1}
+"""
+
+_MY_SPACE = """\
+name: my-space
+stages:
+  - prune: {method: structured, ratio: [0.25, 0.5]}
+measure: {batch_sizes: [1, 8], runs: 5, warmup: 1}
+"""
+
+_MYPKG_MODELS = """\
+import weightlight as wl
+
+
+def build():
+    return wl.models.load_model("model.safetensors")
+"""
+
+_MYPKG_DATA = """\
+import weightlight as wl
+
+
+def load():
+    return wl.data.digits()
+"""
+
+
+@pytest.fixture(scope="module")
+def reader_files(tmp_path_factory, trained_cnn, digits) -> Path:
+    """The files the pages assume the reader has, made once and copied into each page's folder."""
+    folder = tmp_path_factory.mktemp("reader")
+    for name in ("model.safetensors", "teacher.safetensors", "my.safetensors"):
+        wl.models.save_model(trained_cnn, folder / name)
+    wl.export(trained_cnn, wl.export.Export(), digits, folder / "model.onnx")
+    (folder / "my.yaml").write_text(_MY_RECIPE)
+    (folder / "my-space.yaml").write_text(_MY_SPACE)
+    (folder / "mypkg").mkdir()
+    (folder / "mypkg" / "__init__.py").write_text("")
+    (folder / "mypkg" / "models.py").write_text(_MYPKG_MODELS)
+    (folder / "mypkg" / "data.py").write_text(_MYPKG_DATA)
+    return folder
+
+
+def _seed_caches(work: Path, commands: list[str], model_file: Path) -> None:
+    outs = [m.group(1) for c in commands for m in re.finditer(r"--out\s+(\S+)", c)]
+    for run_folder in {*DEFAULT_RUN_FOLDERS, *outs}:
+        cache = work / run_folder / "cache" / "mnist_cnn-digits-trained.safetensors"
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(model_file, cache)
+
+
+CASES = [
+    pytest.param(page, line_no, commands, reason, id=f"{page.name}:{line_no}")
+    for page in PAGES
+    for line_no, commands, reason in bash_blocks(page)
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("page", "line_no", "commands", "reason"), CASES)
+def test_page_commands_run(page, line_no, commands, reason, reader_files, tmp_path):
+    if reason is not None:
+        pytest.skip(f"{page.name}:{line_no} no-test: {reason}")
+    work = tmp_path / "work"
+    shutil.copytree(reader_files, work)
+    for shared in ("recipes", "benchmarks", "examples"):  # the repository's, read-only here
+        (work / shared).symlink_to(ROOT / shared)
+    _seed_caches(work, commands, work / "model.safetensors")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(work)]),
+           "COLUMNS": "200"}  # fmt: skip
+    torch.set_num_threads(2)
+    for line in commands:
+        proc = subprocess.run(to_argv(line), cwd=work, env=env, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+        assert proc.returncode == 0, f"{page.name}:{line_no}: `{line}` failed:\n" + (
+            proc.stdout[-1500:] + proc.stderr[-2500:]
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr[-2500:]

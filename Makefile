@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-docs lint format bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,14 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/weightlight run --overwrite
 
 # Everyday `make test` skips the tests marked slow (> 10 s each); CI=true runs every test.
-PYTEST_MARK := $(if $(filter true,$(CI)),,-m "not slow")
+# The command lines of README.md and docs/ run apart (`make test-docs`): they take tens of minutes.
+PYTEST_MARK := $(if $(filter true,$(CI)),-m "not doc_commands",-m "not slow and not doc_commands")
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_MARK)  # not -q: the header names the CPU and its int8 path
+
+test-docs: $(VENV)/.installed
+	$(PY) -m pytest -m doc_commands tests/test_doc_commands.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks examples tools docs/notebooks

@@ -117,7 +117,7 @@ def test_layer_ratio_outside_0_1_is_a_user_error():
 
 def test_unknown_ignored_layer_names_valid_ones_and_leaves_model_alone(trained_cnn, digits):
     before = snapshot(trained_cnn)
-    with pytest.raises(wl.UserError, match="'fc9'.*conv1, conv2, fc1, fc2") as err:
+    with pytest.raises(wl.UserError, match="'fc9'.*conv1, conv2, .*fc1, fc2") as err:
         wl.prune(trained_cnn, wl.prune.Structured(ignore=("fc9",)), digits)
     assert "\n" not in str(err.value)
     assert_unchanged(trained_cnn, before)

@@ -47,7 +47,7 @@ def test_same_seed_trains_identical_weights_and_accuracy(trained_twice, digits):
     assert _same_weights(first, second)
     acc = _accuracy(first, digits)
     assert acc == _accuracy(second, digits)
-    assert acc > 70  # half an epoch of the MLP on digits: well above chance (10 %)
+    assert acc > 40  # half an epoch of the MLP on 1,221 digits: well above chance (10 %)
 
 
 def test_a_different_seed_gives_different_weights(trained_twice):

@@ -28,11 +28,11 @@ def _no_hooks(model: torch.nn.Module) -> bool:
 
 # (config, floor on digits top-1 %) for a half-width student (300,426 params) after 2 epochs.
 FLOORS = {
-    "logit": (wl.distill.Logit(temperature=4.0, alpha=0.7, epochs=2), 85.0),
-    "feature": (wl.distill.Feature(pairs={"conv2": "conv2", "fc1": "fc1"}, epochs=2), 85.0),
-    "attention": (wl.distill.Attention(pairs={"conv1": "conv1", "conv2": "conv2"}, epochs=2), 85.0),
-    "relation": (wl.distill.Relation(student_layer="fc1", teacher_layer="fc1", epochs=2), 85.0),
-    "online": (wl.distill.Online(num_peers=2, epochs=2), 85.0),
+    "logit": (wl.distill.Logit(temperature=4.0, alpha=0.7, epochs=2), 80.0),
+    "feature": (wl.distill.Feature(pairs={"conv2": "conv2", "fc1": "fc1"}, epochs=2), 80.0),
+    "attention": (wl.distill.Attention(pairs={"conv1": "conv1", "conv2": "conv2"}, epochs=2), 80.0),
+    "relation": (wl.distill.Relation(student_layer="fc1", teacher_layer="fc1", epochs=2), 80.0),
+    "online": (wl.distill.Online(num_peers=2, epochs=2), 80.0),
 }
 
 

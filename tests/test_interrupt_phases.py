@@ -122,7 +122,9 @@ def test_interrupted_phase_resumes_with_earlier_variants_intact(tmp_path, phase,
                              env={**os.environ, "COLUMNS": "200"})  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     after = _records(out)
-    assert after[: len(before)] == before  # earlier records byte for byte
+    # Earlier records kept, not redone; only their timings move (the finished run re-times
+    # every variant together, in rounds).
+    assert [_kept(line) for line in after[: len(before)]] == [_kept(line) for line in before]
     assert _names(after) == done + [s["name"] for s in RECIPES[phase][1:]]
     assert all(json.loads(line)["status"] == "ok" for line in after)
     assert "quick: done earlier, kept" in resumed.stdout
@@ -130,3 +132,9 @@ def test_interrupted_phase_resumes_with_earlier_variants_intact(tmp_path, phase,
         (out / "report.json").read_text()
     )
     assert not list(out.rglob("*.tmp"))  # a SIGKILL mid-write leaves one; resume clears it
+
+
+def _kept(line: str) -> tuple:
+    r = json.loads(line)
+    m = r.get("measurement") or {}
+    return (r["name"], r["created"], r.get("artifact"), m.get("metric"), m.get("size_bytes"))

@@ -18,37 +18,21 @@ libraries' own tutorials, with their defaults (not tuned by us; tuning them is t
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from weightlight.data import Data
+from weightlight.export._quiet import quiet
 
 Baseline = Callable[[nn.Module, Data, Path], object]
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """torch.ao warns it is deprecated; ORT logs a pre-processing hint on the root logger."""
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def torch_dynamic_int8(model: nn.Module, data: Data, prefix: Path) -> nn.Module:
-    with _quiet():
+    with quiet():
         return torch.ao.quantization.quantize_dynamic(
             copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8
         )
@@ -58,7 +42,7 @@ def torch_static_int8(model: nn.Module, data: Data, prefix: Path) -> nn.Module:
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    with _quiet():
+    with quiet():
         prepared = prepare_fx(
             copy.deepcopy(model).eval(),
             get_default_qconfig_mapping("x86"),
@@ -74,7 +58,7 @@ def ort_dynamic_int8(model: nn.Module, data: Data, prefix: Path):
     from onnxruntime.quantization import quantize_dynamic
 
     fp32, target = _export(model, data, prefix)
-    with _quiet():
+    with quiet():
         quantize_dynamic(str(fp32), str(target))
     return _load(target)
 
@@ -86,7 +70,7 @@ def ort_static_int8(model: nn.Module, data: Data, prefix: Path):
 
     fp32, target = _export(model, data, prefix)
     reader = CalibrationReader(data, _input_name(fp32), len(data.calib), fp32)
-    with _quiet():
+    with quiet():
         quantize_static(str(fp32), str(target), reader)
     return _load(target)
 

@@ -17,19 +17,18 @@ run here is None.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 import statistics
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from weightlight.export._quiet import quiet
 
 _SLICE_S = 0.4  # per comparison: 5 comparisons -> about 2-3 s in all
 
@@ -136,25 +135,11 @@ def _half(dtype: torch.dtype) -> float | None:
     return _ratio(lambda: a @ b, lambda: ah @ bh)
 
 
-@contextlib.contextmanager
-def _quiet():
-    """torch.ao warns it is deprecated; ORT logs a pre-processing hint on the root logger."""
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 @functools.cache
 def speed_probe() -> SpeedProbe:
     """Measure this CPU once per process (about 2-3 s); see the module docstring."""
     started = time.perf_counter()
-    with _quiet():
+    with quiet():
         try:
             gemm, conv = _torch_int8()
         except Exception:

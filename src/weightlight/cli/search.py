@@ -79,10 +79,18 @@ def search(
         base, factory = _base_model(model, weights, dataset, out, epochs, trust)
     console.print(f"[bold]weightlight search[/] {parsed.name}: {trials} trials, {objective}, "
                   f"max drop {max_drop:g} -> {out}")  # fmt: skip
-    columns = (TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.description}"))  # fmt: skip
+    columns = (TextColumn("{task.fields[label]}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("{task.description}"))  # fmt: skip
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("", total=trials)
+        ranking = None
+
+        def on_rank(done: int, total: int, step: str) -> None:
+            nonlocal ranking
+            if ranking is None:
+                ranking = bar.add_task("", total=total, label="ranking")
+            bar.update(ranking, completed=done, total=total, description=step)
+
+        task = bar.add_task("", total=trials, label="trials")
 
         def on_trial(done: int, total: int, result) -> None:
             last = (f"last: drop {result.metric_drop:+.2f}, {result.cost:.4g} "
@@ -93,6 +101,7 @@ def search(
             base, dataset, space=parsed, max_drop=max_drop, objective=objective, trials=trials,
             time_budget=time_budget, storage=storage, out=out, study_name=study_name,
             factory=factory, seed=seed, metric=metric, on_trial=on_trial, device=device,
+            on_rank=on_rank,
         )  # fmt: skip
     _print_result(result)
     if result.interrupted:

@@ -116,7 +116,7 @@ def quantize_onnx(
     from weightlight.export.parity import parity
 
     config = config or OrtStaticInt8()
-    handler = HANDLERS.lookup(config)
+    HANDLERS.lookup(config)  # an unknown config type fails before any work
     path = Path(path)
     if path.suffix != ".onnx":
         raise UserError(f"int8 output path '{path}' must end in .onnx", "e.g. model.int8.onnx")
@@ -124,9 +124,8 @@ def quantize_onnx(
     source = Path(onnx_model.path).resolve()
     _check_node_names(source, config.exclude_nodes)
     with tempfile.TemporaryDirectory(prefix="wl-ortq-") as tmp, atomic_path(path) as out:
-        prepared, notes = _preprocess(source, Path(tmp), config)
-        with quiet():
-            notes += handler(prepared, out, data, config, _input_name(source))
+        prepared, notes = preprocess(source, Path(tmp), config)
+        notes += quantize_file(prepared, out, data, config, _input_name(source))
         check_onnx(out)
     result = OrtModel(path, optimize=onnx_model.optimize, threads=onnx_model.threads,
                       notes=tuple(notes))  # fmt: skip
@@ -134,6 +133,15 @@ def quantize_onnx(
     if not report.ok:
         notes += (f"int8 output far from fp32 (max rel error {report.max_rel:.2f})",)
     return result.with_info(parity=report, notes=tuple(notes))
+
+
+def quantize_file(
+    src: Path, out: Path, data: Data, config: OrtQuantConfig, input_name: str | None = None
+) -> tuple[str, ...]:
+    """Quantize the ONNX file `src` into `out` with the config's handler (ORT kept quiet),
+    without checks or parity: `quantize_onnx` is the checked verb. Returns the notes."""
+    with quiet():
+        return HANDLERS.lookup(config)(src, out, data, config, input_name or _input_name(src))
 
 
 @handles(OrtStaticInt8)
@@ -219,7 +227,7 @@ class CalibrationReader:
         self._iter = iter(self._batches)
 
 
-def _preprocess(src: Path, tmp: Path, config) -> tuple[Path, tuple[str, ...]]:
+def preprocess(src: Path, tmp: Path, config) -> tuple[Path, tuple[str, ...]]:
     """ORT's quant_pre_process (shape inference + optimization), or the source on failure."""
     if not config.preprocess:
         return src, ()

@@ -4,8 +4,9 @@ Quantization: each Linear/Conv layer is quantized ALONE (every other layer exclu
 model's outputs are compared with fp32 by cosine similarity; the lowest cosine is the most
 fragile layer. Cosine rather than accuracy because one layer alone rarely moves top-1 on a
 small eval set, while the output drift it causes adds up when all layers are quantized.
-ONNX Runtime int8 (an export stage with `exclude_nodes: {fragile: ...}`): the same, per ONNX
-node of the exported (for BERT-like models: fused) graph, each quantized alone by ORT.
+ONNX Runtime int8 (an export stage with `exclude_nodes: {fragile: ...}`): per ONNX node of the
+exported (for BERT-like models: fused) graph; a cheap proxy error orders every node and only
+the worst few are quantized alone by ORT (`search/onnx_rank.py`: minutes, not an hour).
 Pruning: `wl.prune.sensitivity` at one ratio (metric drop with that layer pruned alone).
 """
 
@@ -22,10 +23,9 @@ from weightlight._io import write_text_atomic
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.search.onnx_rank import NodeRanking, Progress, rank_onnx_nodes
 
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
-# ONNX ops that hold weights ORT quantizes (the ones worth keeping in fp32 when fragile).
-ONNX_WEIGHTED = ("Attention", "Conv", "EmbedLayerNormalization", "Gather", "Gemm", "LSTM", "MatMul")
 
 
 def quantizable_layers(model: nn.Module, config: Config) -> list[str]:
@@ -100,41 +100,38 @@ def quantization_sensitivity(
 
 
 def onnx_quantization_sensitivity(
-    model: nn.Module, data: Data, config: Config
-) -> list[tuple[str, float]]:
-    """(ONNX node, output cosine vs the fp32 export) with only that node quantized by ONNX
-    Runtime, most fragile first. The names are those `exclude_nodes` takes.
+    model: nn.Module,
+    data: Data,
+    config: Config,
+    *,
+    measure_top: int = 8,
+    batches: int = 2,
+    on_progress: Progress | None = None,
+) -> NodeRanking:
+    """The weighted ONNX nodes of `model`'s export, most fragile under ORT int8 first (names
+    as `exclude_nodes` takes them): a proxy error for every node, then the `measure_top`
+    worst quantized alone by ORT and scored by output cosine vs fp32 (`search.onnx_rank`).
 
     Args:
         model: the fp32 torch model (exported once, as the stage would).
-        data: eval batches for the comparison, calib batches for static int8.
+        data: validation batches for both passes (calibration batches for static int8).
         config: an export config (`wl.export.Export`) with `quantize` set.
+        measure_top, batches, on_progress: see `rank_onnx_nodes`.
     """
     import tempfile
 
-    import onnx
-    from onnxruntime.quantization.registry import IntegerOpsRegistry, QLinearOpsRegistry
-
-    from weightlight.export.ort_quant import quantize_onnx
     from weightlight.export.stage import export
 
     if getattr(config, "quantize", None) is None:
         raise UserError("ONNX node sensitivity needs quantize: static_int8 or dynamic_int8",
                         "set quantize on the export stage that uses fragile nodes")  # fmt: skip
-    ops = IntegerOpsRegistry if config.quantize == "dynamic_int8" else QLinearOpsRegistry
     with tempfile.TemporaryDirectory(prefix="wl-onnx-sensitivity-") as tmp:
         fp32_config = config.model_copy(update={"quantize": None, "exclude_nodes": ()})
+        if on_progress:
+            on_progress(0, 1, "exporting fp32")
         fp32 = export(model, fp32_config, data, Path(tmp) / "fp32.onnx")
-        graph = onnx.load(str(fp32.path)).graph
-        nodes = [n.name for n in graph.node
-                 if n.name and n.op_type in ops and n.op_type in ONNX_WEIGHTED]  # fmt: skip
-        scores = []
-        for i, node in enumerate(nodes):
-            others = tuple(n for n in nodes if n != node)
-            alone = config.model_copy(update={"exclude_nodes": others}).quant_config()
-            quantized = quantize_onnx(fp32, data, Path(tmp) / f"node{i}.onnx", alone)
-            scores.append((node, round(float(quantized.parity.mean_cosine), 6)))
-    return sorted(scores, key=lambda s: s[1])
+        return rank_onnx_nodes(fp32, data, config.quant_config(), measure_top=measure_top,
+                               batches=batches, on_progress=on_progress)  # fmt: skip
 
 
 def pruning_sensitivity(
@@ -147,7 +144,9 @@ def pruning_sensitivity(
     return sorted(((r["layer"], r["drop"]) for r in result.table()), key=lambda s: -s[1])
 
 
-def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict]:
+def fragile_layers(
+    model: nn.Module, data: Data, space, on_progress: Progress | None = None
+) -> tuple[list[str], dict]:
     """Layers ranked most fragile first for the space's `{fragile: ...}` fields.
 
     The ranking comes from the first stage that uses `fragile`: quantization sensitivity for
@@ -167,8 +166,10 @@ def fragile_layers(model: nn.Module, data: Data, space) -> tuple[list[str], dict
                 cls = stage_configs("export")[0]
                 fixed = {k: v for k, v in option.items() if not isinstance(v, (list, dict))}
                 fixed["quantize"] = int8_choice(option)
-                scores = onnx_quantization_sensitivity(model, data, cls(**fixed))
-                return [n for n, _ in scores], {"kind": "onnx-quantize-cosine", "scores": scores}
+                ranked = onnx_quantization_sensitivity(model, data, cls(**fixed),
+                                                       on_progress=on_progress)  # fmt: skip
+                return ranked.names, {"kind": "onnx-quantize-cosine", "scores": ranked.measured,
+                                      "proxy_error": ranked.proxy}  # fmt: skip
             if kind == "quantize":
                 cls = next(c for c in stage_configs("quantize")
                            if c.model_fields["method"].default == option.get("method"))  # fmt: skip
@@ -186,14 +187,16 @@ def int8_choice(option: dict) -> str | None:
     return next((q for q in (quant if isinstance(quant, list) else [quant]) if q), None)
 
 
-def rank_and_seed(model, data, space, out: Path, study, fresh: bool) -> list[str]:
+def rank_and_seed(
+    model, data, space, out: Path, study, fresh: bool, on_progress: Progress | None = None
+) -> list[str]:
     """Rank fragile layers (cached in the folder) and, on a fresh study, enqueue seed trials
     that keep the most fragile layers out of harm's way."""
     path = out / "sensitivity.json"
     if path.is_file():
         names = json.loads(path.read_text(encoding="utf-8"))["layers"]
     else:
-        names, record = fragile_layers(model, data, space)
+        names, record = fragile_layers(model, data, space, on_progress)
         write_text_atomic(path, json.dumps({"layers": names, **record}, indent=2))
     if fresh:
         for params in seed_params(space):

@@ -109,6 +109,7 @@ def search(
     metric: str = "task",
     on_trial: Callable[[int, int, TrialResult | None], None] | None = None,
     device: str | None = None,
+    on_rank: Callable[[int, int, str], None] | None = None,
 ) -> SearchResult:
     """Search the space for the cheapest variant within `max_drop` points of the base metric.
 
@@ -134,6 +135,7 @@ def search(
             model on the same batches, so max_drop=1 means cosine >= 0.99 (for models without
             meaningful labels, e.g. a transformer's fidelity after int8).
         on_trial: called as on_trial(finished_here, trials, result) after each trial.
+        on_rank: called as on_rank(done, total, step) while fragile layers are ranked.
         device: where trials train and calibrate (auto, cpu, cuda, cuda:N); default: the
             current `weightlight.accelerator.use_device` choice. Trials are measured on the CPU.
 
@@ -172,7 +174,7 @@ def search(
         base = base.model_copy(update={"measurement": relabelled})
     fragile: list[str] = []
     if parsed.uses_fragile():
-        fragile = rank_and_seed(model, data, parsed, out, study, fresh)
+        fragile = rank_and_seed(model, data, parsed, out, study, fresh, on_rank)
     started, finished_here, interrupted, trial = time.monotonic(), 0, False, None
     try:
         while True:

@@ -49,7 +49,7 @@ def quantize(
     # Validate before loading anything: a typo in --method fails in a second, with choices.
     config = parse_config({k: v for k, v in options.items() if v is not None})
     check_writable(out)
-    dataset = wl.data.load_data(data)
+    dataset = wl.data.load_data(data, model=model)  # a text file: hf:FOLDER's tokenizer
     net = wl.models.load_model(model, factory=arch, trust=trust)
     quantized = quantize_model(net, config, dataset)
     save_quantized(quantized, out, config)

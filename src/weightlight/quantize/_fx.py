@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import warnings
 from collections.abc import Iterator
 
@@ -27,6 +28,7 @@ from torch.ao.quantization.observer import (
     PerChannelMinMaxObserver,
 )
 
+from weightlight.batch import Inputs
 from weightlight.errors import UserError
 from weightlight.hardware import quant_settings
 from weightlight.quantize import affine
@@ -107,6 +109,8 @@ def qconfig_mapping(
         )
         weight = w_observer.with_args(**w_args)
     mapping = QConfigMapping().set_global(QConfig(activation=act, weight=weight))
+    # Token embeddings read integer ids: an activation qconfig would quantize the ids.
+    mapping.set_object_type(nn.Embedding, None)
     for cls in exclude_types:
         mapping.set_object_type(cls, None)
     for name in exclude:
@@ -115,9 +119,16 @@ def qconfig_mapping(
 
 
 def prepare(
-    model: nn.Module, mapping: QConfigMapping, example: torch.Tensor, *, qat: bool = False
+    model: nn.Module, mapping: QConfigMapping, example: Inputs, *, qat: bool = False
 ) -> nn.Module:
-    """Trace `model` with torch.fx and insert observers (or fake quantizers for QAT)."""
+    """Trace `model` with torch.fx and insert observers (or fake quantizers for QAT).
+
+    `example` is one batch's inputs: a tensor, a tuple, or a dict (a tokenizer's batch),
+    whose values are passed in the order of `forward()`'s parameters, as FX takes them.
+    Hugging Face transformers do not trace (their masks and caches are Python control flow
+    on tensors): they get a one-line error pointing to ONNX Runtime int8, which quantizes
+    the exported graph instead of tracing Python.
+    """
     from torch.ao.quantization.quantize_fx import prepare_fx, prepare_qat_fx
 
     fn = prepare_qat_fx if qat else prepare_fx
@@ -125,16 +136,47 @@ def prepare(
         with quiet():
             return fn(
                 model.train() if qat else model.eval(),
-                mapping,
-                (example,),
+                _token_safe(mapping) if isinstance(example, dict) else mapping,
+                _positional(model, example),
                 backend_config=backend(),
             )
     except (torch.fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError) as exc:
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        if isinstance(example, dict):
+            raise UserError(
+                f"torch static/QAT int8 could not trace {type(model).__name__} with torch.fx "
+                f"on a dict batch ({first})",
+                "use ONNX Runtime int8 instead: export with quantize (wl.export.Export("
+                "quantize='dynamic_int8'), or the transformer-int8 recipe)",
+            ) from None
         raise UserError(
             f"static/QAT quantization could not trace the model with torch.fx ({first})",
             "exclude the untraceable layers by name, or use wl.quantize.Dynamic / WeightOnly",
         ) from None
+
+
+def _token_safe(mapping: QConfigMapping) -> QConfigMapping:
+    """The mapping with its global qconfig given to weighted layers (and ReLU, so they still
+    fuse) only: FX cannot see that a dict batch's ids and masks are integers, and would put a
+    quantize on them wherever a global qconfig reaches an op they feed."""
+    safe = QConfigMapping()
+    qconfig = mapping.global_qconfig
+    for kind in (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ReLU, nn.functional.relu, torch.relu):
+        safe.set_object_type(kind, mapping.object_type_qconfigs.get(kind, qconfig))
+    for name, value in mapping.module_name_qconfigs.items():
+        safe.set_module_name(name, value)
+    return safe
+
+
+def _positional(model: nn.Module, example: Inputs) -> tuple:
+    """FX's example_inputs (positional only): a dict batch in `forward()`'s parameter order."""
+    if isinstance(example, tuple):
+        return example
+    if not isinstance(example, dict):
+        return (example,)
+    names = list(inspect.signature(model.forward).parameters)
+    place = {k: names.index(k) if k in names else len(names) for k in example}
+    return tuple(example[k] for k in sorted(example, key=place.__getitem__))
 
 
 def convert(prepared: nn.Module) -> nn.Module:

@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import nn
 
 from weightlight.accelerator import place, resolve_device
-from weightlight.batch import call, size, split
+from weightlight.batch import call, size, split, take
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
@@ -83,7 +83,7 @@ def _mapping(model: nn.Module, config: StaticInt8, calibration: str):
 def static_int8(model: nn.Module, config: StaticInt8, data: Data | None) -> nn.Module:
     mapping = _mapping(model, config, config.calibration)
     inputs = calibration_batches(data, config.batches, "static_int8")
-    prepared = _fx.prepare(model, mapping, inputs[0][:1])
+    prepared = _fx.prepare(model, mapping, take(inputs[0], 1))
     device = resolve_device()  # calibration forwards run where training does
     prepared.to(device)
     with torch.inference_mode():

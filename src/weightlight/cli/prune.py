@@ -45,17 +45,19 @@ def sensitivity(
     plot: Path | None = typer.Option(None, help="Write a PNG of metric vs ratio per layer."),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
 ) -> None:
-    """Prune each layer alone at several ratios and print the accuracy drop per layer."""
+    """Prune each layer alone at several ratios and print the metric drop per layer (the
+    data's task metric: top-1, cosine vs the unpruned model, perplexity, MSE)."""
     values = _parse_ratios(ratios)
     if kind not in ("structured", "unstructured"):
         raise UserError(f"unknown --kind '{kind}'", "use structured or unstructured")
     if plot is not None:
         check_writable(plot)  # before the sweep, not after it
-    dataset = wl.data.load_data(data)
+    dataset = wl.data.load_data(data, model=model)  # a text file: hf:FOLDER's tokenizer
     net = wl.models.load_model(model, factory=arch, trust=trust)
     result = wl.prune.sensitivity(net, dataset, ratios=values, kind=kind)
-    table = Table(title=f"{kind} sensitivity (unpruned: {result.baseline:.2f})")
-    for column in ("layer", "ratio", "metric", "drop"):
+    table = Table(title=f"{kind} sensitivity, {result.metric_name} (unpruned: "
+                        f"{result.baseline:.2f}; drop > 0 is worse)")  # fmt: skip
+    for column in ("layer", "ratio", result.metric_name, "drop"):
         table.add_column(column, justify="left" if column == "layer" else "right")
     for row in result.table():
         table.add_row(row["layer"], f"{row['ratio']:.2f}", f"{row['metric']:.2f}",

@@ -1,5 +1,9 @@
 """Sensitivity analysis: prune one layer at a time and see how much the metric drops.
 
+The metric is the data's task's (top-1 for classification, 100 x cosine vs the unpruned
+model for embeddings, perplexity for causal language models, MSE for regression), read
+through the data's adapter (output and pooling), and "drop" follows its direction.
+
 Layers whose metric barely moves can take a high ratio; fragile ones should get a low one
 (pass the result to `Structured(layer_ratios=...)`). Each point prunes a fresh copy of the
 model, without fine-tuning, so the numbers compare layers against each other, not the final
@@ -18,7 +22,7 @@ from torch import nn
 from weightlight._io import atomic_path
 from weightlight.data import Data
 from weightlight.errors import UserError
-from weightlight.measure.metric import Metric, evaluate, top1_accuracy
+from weightlight.measure.metric import Metric, evaluate, score
 from weightlight.measure.runnable import TorchRunnable
 from weightlight.prune._layers import output_layers
 from weightlight.prune.dispatch import prune
@@ -34,18 +38,25 @@ class SensitivityResult:
         kind: "structured" or "unstructured".
         baseline: metric of the unpruned model.
         points: (layer, ratio, metric) for every layer and ratio tried.
+        metric_name: what the metric is (the task's: accuracy, cosine, perplexity, mse).
+        higher_is_better: the metric's direction (False for perplexity and MSE).
     """
 
     kind: str
     baseline: float
     points: tuple[tuple[str, float, float], ...]
+    metric_name: str = "accuracy"
+    higher_is_better: bool = True
 
     def table(self) -> list[dict]:
-        """One row per (layer, ratio): layer, ratio, metric and drop versus the baseline."""
+        """One row per (layer, ratio): layer, ratio, metric and drop versus the baseline
+        (positive = worse, whichever the metric's direction)."""
+        sign = 1.0 if self.higher_is_better else -1.0
         return [
-            {"layer": layer, "ratio": ratio, "metric": metric, "drop": self.baseline - metric}
+            {"layer": layer, "ratio": ratio, "metric": metric,
+             "drop": sign * (self.baseline - metric)}
             for layer, ratio, metric in self.points
-        ]
+        ]  # fmt: skip
 
     def layers(self) -> list[str]:
         return list(dict.fromkeys(layer for layer, _, _ in self.points))
@@ -62,7 +73,7 @@ class SensitivityResult:
             ys = [m for name, _, m in self.points if name == layer]
             ax.plot(xs, ys, marker="o", label=layer)
         ax.axhline(self.baseline, color="grey", linestyle="--", label="unpruned")
-        ax.set(xlabel="ratio pruned (this layer only)", ylabel="metric",
+        ax.set(xlabel="ratio pruned (this layer only)", ylabel=self.metric_name,
                title=f"{self.kind} pruning sensitivity")  # fmt: skip
         ax.legend(fontsize="small")
         fig.tight_layout()
@@ -89,7 +100,8 @@ def sensitivity(
         ratios: fractions to try, each in [0, 1).
         kind: remove channels ("structured") or zero weights ("unstructured").
         layers: module names to analyse; every Linear/Conv except the output layers if None.
-        metric: `metric(outputs, targets) -> float`; top-1 accuracy when None.
+        metric: `metric(outputs, targets) -> float` (higher is better); None: the task's
+            metric (top-1, 100 x cosine vs this model, perplexity, MSE).
 
     Example:
         >>> import weightlight as wl
@@ -101,8 +113,8 @@ def sensitivity(
     if not ratios or any(not 0 <= r < 1 for r in ratios):
         raise UserError(f"ratios must be in [0, 1), got {tuple(ratios)}", "use e.g. 0.25,0.5,0.75")
     names = list(layers) if layers is not None else _default_layers(model, data)
-    score = metric or top1_accuracy
-    baseline = evaluate(TorchRunnable(model).run, data.selection, score)
+    measure, metric_name, higher = _scorer(model, data, metric)
+    baseline = measure(model)
     points = []
     for name in names:
         for ratio in ratios:
@@ -120,10 +132,22 @@ def sensitivity(
                 if layers is not None:
                     raise
                 break  # coupled to an output layer (e.g. a residual stream): not prunable alone
-            points.append(
-                (name, float(ratio), evaluate(TorchRunnable(pruned).run, data.selection, score))
-            )
-    return SensitivityResult(kind=kind, baseline=baseline, points=tuple(points))
+            points.append((name, float(ratio), measure(pruned)))
+    return SensitivityResult(kind=kind, baseline=baseline, points=tuple(points),
+                             metric_name=metric_name, higher_is_better=higher)  # fmt: skip
+
+
+def _scorer(model: nn.Module, data: Data, metric: Metric | None):
+    """(model -> metric on the selection split, metric name, higher is better)."""
+    if metric is not None:
+        return (lambda m: evaluate(TorchRunnable(m, data.adapter).run, data.selection, metric),
+                getattr(metric, "__name__", "metric"), True)  # fmt: skip
+    task = data.task_spec
+    split = "val" if data.val is not None else "eval"
+    if task.needs_reference:  # cosine vs the unpruned model's outputs, on the same batches
+        data = data.with_reference(model)
+    return (lambda m: score(TorchRunnable(m, data.adapter).run, data, split=split).value,
+            task.metric_name, task.higher_is_better)  # fmt: skip
 
 
 def _unstructured_one(model: nn.Module, name: str, ratio: float) -> Unstructured:

@@ -91,11 +91,16 @@ def text_loaders(
     fixed_length: bool = False,
     batch_size: int = 32,
     eval_fraction: float = 0.2,
+    val_fraction: float = 0.15,
     seed: int = 0,
-) -> tuple[DataLoader, DataLoader]:
-    """(train, eval) loaders of padded dict batches over a text file's sentences.
+) -> tuple[DataLoader, DataLoader, DataLoader | None]:
+    """(train, eval, val) loaders of padded dict batches over a text file's sentences.
 
-    Sentences are shuffled (seeded) and split; `weightlight.data.text_data` bundles them.
+    Sentences are shuffled (seeded) and split: `eval_fraction` of them are the test set every
+    report shows, and `val_fraction` of the rest the validation set that selection (search,
+    node ranking, "best") uses, so no choice is made on the sentences it is reported on.
+    `val` is None when the file is too small to spare one. `weightlight.data.text_data`
+    bundles them.
     """
     if max_length < 2:
         raise UserError(f"max_length must be >= 2, got {max_length}", "use e.g. 128")
@@ -106,6 +111,9 @@ def text_loaders(
     random.Random(seed).shuffle(texts)
     n_eval = max(1, round(len(texts) * eval_fraction))
     collate = Tokenize(tokenizer, max_length, fixed_length)
-    train = DataLoader(texts[n_eval:], batch_size=batch_size, shuffle=False, collate_fn=collate)
+    rest = texts[n_eval:]
+    n_val = round(len(rest) * val_fraction) if len(rest) > 1 else 0
+    train = DataLoader(rest[n_val:], batch_size=batch_size, shuffle=False, collate_fn=collate)
     held_out = DataLoader(texts[:n_eval], batch_size=batch_size, collate_fn=collate)
-    return train, held_out
+    val = DataLoader(rest[:n_val], batch_size=batch_size, collate_fn=collate) if n_val else None
+    return train, held_out, val

@@ -47,6 +47,10 @@ def test_text_and_jsonl_sources_give_padded_dict_batches(folder, tmp_path):
     assert read_texts(jsonl) == read_texts(txt)
     data = text_data(txt, folder, max_length=8, batch_size=16)
     assert data.task == "embedding" and len(data.eval.dataset) == 8  # 20 % held out
+    # 15 % of the other 32 validate (selection never sees the test sentences), 27 train.
+    assert (len(data.val.dataset), len(data.train.dataset)) == (5, 27)
+    assert not set(data.val.dataset) & set(data.eval.dataset)
+    assert not set(data.val.dataset) & set(data.train.dataset)
     batch = next(iter(data.train))
     assert set(batch) == {"input_ids", "attention_mask", "token_type_ids"}
     assert batch["input_ids"].shape[1] <= 8  # truncated to max_length

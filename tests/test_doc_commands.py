@@ -32,10 +32,11 @@ import weightlight as wl
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-PROGRAMS = ("weightlight", "python", "make")
+PROGRAMS = ("weightlight", "python", "make", "torchrun")
 NO_TEST = re.compile(r"<!--\s*no-test:\s*(.+?)\s*-->")
-# Run folders the commands use by default; `--out X` folders are added from the commands.
+# Run folders the commands use by default; `--out X` folders of these commands are added.
 DEFAULT_RUN_FOLDERS = ("runs/default", "runs/search", "runs/advise")
+CACHED_COMMANDS = ("run", "search", "advise")  # they train a built-in base model into cache/
 
 
 def bash_blocks(page: Path) -> list[tuple[int, list[str], str | None]]:
@@ -63,6 +64,8 @@ def to_argv(line: str) -> list[str]:
         return [sys.executable, "-m", "weightlight", *argv[1:]]
     if argv[0] == "python":
         return [sys.executable, *argv[1:]]
+    if argv[0] == "torchrun":  # the launcher of the torch under test, not whichever is on PATH
+        return [sys.executable, "-m", "torch.distributed.run", *argv[1:]]
     return argv
 
 
@@ -134,9 +137,25 @@ def reader_files(tmp_path_factory, trained_cnn, digits) -> Path:
     return folder
 
 
+def _run_folders(commands: list[str]) -> set[str]:
+    """The folders whose cache/ a command of the page reads: the defaults, and `--out X` of
+    `run`, `search` and `advise` (`train --out` and `distill --out` name a file)."""
+    outs = set()
+    for line in commands:
+        argv = to_argv(line)
+        if any(name in argv for name in CACHED_COMMANDS) and "--out" in argv:
+            outs.add(argv[argv.index("--out") + 1])
+    return {*DEFAULT_RUN_FOLDERS, *outs}
+
+
+def test_only_run_folders_get_a_cache():
+    folders = _run_folders(["weightlight train --model mlp --out runs/scaling/mlp.safetensors",
+                            "weightlight run my.yaml --out runs/x"])  # fmt: skip
+    assert folders == {*DEFAULT_RUN_FOLDERS, "runs/x"}
+
+
 def _seed_caches(work: Path, commands: list[str], model_file: Path) -> None:
-    outs = [m.group(1) for c in commands for m in re.finditer(r"--out\s+(\S+)", c)]
-    for run_folder in {*DEFAULT_RUN_FOLDERS, *outs}:
+    for run_folder in _run_folders(commands):
         cache = work / run_folder / "cache" / "mnist_cnn-digits-trained.safetensors"
         cache.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(model_file, cache)
@@ -155,6 +174,7 @@ CASES = [
 def test_page_commands_run(page, line_no, commands, reason, reader_files, tmp_path):
     if reason is not None:
         pytest.skip(f"{page.name}:{line_no} no-test: {reason}")
+    assert commands, f"{page.name}:{line_no}: no line starts with {PROGRAMS}: mark it no-test"
     work = tmp_path / "work"
     shutil.copytree(reader_files, work)
     for shared in ("recipes", "benchmarks", "examples"):  # the repository's, read-only here

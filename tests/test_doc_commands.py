@@ -193,7 +193,7 @@ def test_shared_prefixes_are_the_repeated_opening_lines():
 
 
 @pytest.mark.slow
-@pytest.mark.doc_commands  # `make test-docs`; `CI=true make test` runs them too
+@pytest.mark.doc_commands  # `make test-docs` only: Makefile says why
 @pytest.mark.parametrize(("page", "line_no", "commands", "reason"), CASES)
 def test_page_commands_run(page, line_no, commands, reason, reader_files, tmp_path):
     if reason is not None:

@@ -13,6 +13,8 @@ ONNX export `model.onnx`, a small `my.yaml` recipe, `my-space.yaml` search space
 each run folder is filled with that same model, so `weightlight run` and `search` skip the 15
 epochs they would spend training it first (the training itself is tested elsewhere).
 Optional arguments written `[--flag]` run without the flag.
+Opening lines that several pages share (the default `weightlight run` opens four) run once,
+in the first page's folder; the later pages start from a copy of the folder those lines left.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -32,10 +36,11 @@ import weightlight as wl
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-PROGRAMS = ("weightlight", "python", "make")
+PROGRAMS = ("weightlight", "python", "make", "torchrun")
 NO_TEST = re.compile(r"<!--\s*no-test:\s*(.+?)\s*-->")
-# Run folders the commands use by default; `--out X` folders are added from the commands.
+# Run folders the commands use by default; `--out X` folders of these commands are added.
 DEFAULT_RUN_FOLDERS = ("runs/default", "runs/search", "runs/advise")
+CACHED_COMMANDS = ("run", "search", "advise")  # they train a built-in base model into cache/
 
 
 def bash_blocks(page: Path) -> list[tuple[int, list[str], str | None]]:
@@ -63,6 +68,8 @@ def to_argv(line: str) -> list[str]:
         return [sys.executable, "-m", "weightlight", *argv[1:]]
     if argv[0] == "python":
         return [sys.executable, *argv[1:]]
+    if argv[0] == "torchrun":  # the launcher of the torch under test, not whichever is on PATH
+        return [sys.executable, "-m", "torch.distributed.run", *argv[1:]]
     return argv
 
 
@@ -134,9 +141,25 @@ def reader_files(tmp_path_factory, trained_cnn, digits) -> Path:
     return folder
 
 
+def _run_folders(commands: list[str]) -> set[str]:
+    """The folders whose cache/ a command of the page reads: the defaults, and `--out X` of
+    `run`, `search` and `advise` (`train --out` and `distill --out` name a file)."""
+    outs = set()
+    for line in commands:
+        argv = to_argv(line)
+        if any(name in argv for name in CACHED_COMMANDS) and "--out" in argv:
+            outs.add(argv[argv.index("--out") + 1])
+    return {*DEFAULT_RUN_FOLDERS, *outs}
+
+
+def test_only_run_folders_get_a_cache():
+    folders = _run_folders(["weightlight train --model mlp --out runs/scaling/mlp.safetensors",
+                            "weightlight run my.yaml --out runs/x"])  # fmt: skip
+    assert folders == {*DEFAULT_RUN_FOLDERS, "runs/x"}
+
+
 def _seed_caches(work: Path, commands: list[str], model_file: Path) -> None:
-    outs = [m.group(1) for c in commands for m in re.finditer(r"--out\s+(\S+)", c)]
-    for run_folder in {*DEFAULT_RUN_FOLDERS, *outs}:
+    for run_folder in _run_folders(commands):
         cache = work / run_folder / "cache" / "mnist_cnn-digits-trained.safetensors"
         cache.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(model_file, cache)
@@ -149,24 +172,56 @@ CASES = [
 ]
 
 
+def _prefixes(commands: list[str]) -> list[tuple[tuple[str, ...], ...]]:
+    """The argv of the first 1, 2, ... lines of a block."""
+    argvs = [tuple(to_argv(line)) for line in commands]
+    return [tuple(argvs[: i + 1]) for i in range(len(argvs))]
+
+
+# Several pages open with the same lines (`weightlight run`, the default job, opens four): a
+# prefix that more than one tested block shares runs once, in the first such page's folder, and
+# the later pages start from a copy of that folder as those lines left it. Every line still runs
+# as written, from the same reader's files; it is not run again with the same inputs.
+_TESTED = [commands for _, _, commands, reason in (c.values for c in CASES) if reason is None]
+_SHARED = {p for p, n in Counter(p for cs in _TESTED for p in _prefixes(cs)).items() if n > 1}
+_AFTER: dict[tuple[tuple[str, ...], ...], Path] = {}  # shared prefix -> the folder it left
+
+
+def test_shared_prefixes_are_the_repeated_opening_lines():
+    default_run = (tuple(to_argv("weightlight run")),)
+    assert default_run in _SHARED  # README, getting-started, search and why-compress open with it
+
+
 @pytest.mark.slow
-@pytest.mark.doc_commands  # `make test-docs`: tens of minutes on 2 cores, not yet all passing
+@pytest.mark.doc_commands  # `make test-docs` only: Makefile says why
 @pytest.mark.parametrize(("page", "line_no", "commands", "reason"), CASES)
 def test_page_commands_run(page, line_no, commands, reason, reader_files, tmp_path):
     if reason is not None:
         pytest.skip(f"{page.name}:{line_no} no-test: {reason}")
-    work = tmp_path / "work"
-    shutil.copytree(reader_files, work)
-    for shared in ("recipes", "benchmarks", "examples"):  # the repository's, read-only here
-        (work / shared).symlink_to(ROOT / shared)
+    assert commands, f"{page.name}:{line_no}: no line starts with {PROGRAMS}: mark it no-test"
+    work, prefixes = tmp_path / "work", _prefixes(commands)
+    done = max((i + 1 for i, prefix in enumerate(prefixes) if prefix in _AFTER), default=0)
+    if done:
+        shutil.copytree(_AFTER[prefixes[done - 1]], work, symlinks=True)
+        print(f"lines 1-{done} ran in an earlier page's folder, copied from there")
+    else:
+        shutil.copytree(reader_files, work)
+        for shared in ("recipes", "benchmarks", "examples"):  # the repository's, read-only
+            (work / shared).symlink_to(ROOT / shared)
     _seed_caches(work, commands, work / "model.safetensors")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(work)]),
            "COLUMNS": "200"}  # fmt: skip
     torch.set_num_threads(2)
-    for line in commands:
+    for i in range(done, len(commands)):
+        line = commands[i]
+        # The timeout guards against a hang: the default job took over 600 s on 2 loaded cores.
+        start = time.perf_counter()
         proc = subprocess.run(to_argv(line), cwd=work, env=env, capture_output=True, text=True,
-                              timeout=600)  # fmt: skip
+                              timeout=1800)  # fmt: skip
         assert proc.returncode == 0, f"{page.name}:{line_no}: `{line}` failed:\n" + (
             proc.stdout[-1500:] + proc.stderr[-2500:]
         )
         assert "Traceback" not in proc.stderr, proc.stderr[-2500:]
+        print(f"{time.perf_counter() - start:6.1f} s  {line}")  # shown by pytest -rP
+        if prefixes[i] in _SHARED:
+            _AFTER[prefixes[i]] = shutil.copytree(work, tmp_path / f"after-{i + 1}", symlinks=True)

@@ -39,3 +39,14 @@ def test_a_new_dependency_makes_it_stale(tmp_path):
     rendered = make_requirements.render(changed)
     assert "tqdm>=4" in _requirements(rendered)
     assert rendered != (ROOT / "requirements.txt").read_text()
+
+
+def test_uv_takes_torch_from_the_cpu_index_only():
+    """Without [tool.uv.sources], `uv pip install -e .` resolves torch>=2.4 to PyPI's CUDA build
+    (torch plus 15 nvidia-* packages); the explicit index serves torch and nothing else."""
+    import tomllib
+
+    uv = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]
+    (index,) = [i for i in uv["index"] if i["name"] == uv["sources"]["torch"]["index"]]
+    assert index["url"].rstrip("/").endswith("/whl/cpu") and index["explicit"] is True
+    assert set(uv["sources"]) == {"torch"}

@@ -137,10 +137,12 @@ measure: {batch_sizes: [1, 8], runs: 3, warmup: 1}
 
 
 @pytest.mark.slow
-def test_weightlight_run_reads_idx_files_end_to_end(tmp_path, run_cli):
+@pytest.mark.parametrize(("layout", "gz"), [("MNIST/raw", True), (".", False)],
+                         ids=["torchvision-gzipped", "loose-plain"])  # fmt: skip
+def test_weightlight_run_reads_idx_files_end_to_end(tmp_path, run_cli, layout, gz):
     """`weightlight run --data mnist:DIR`: the base trains on the IDX images and is scored on
-    exactly the t10k files' images."""
-    write_mnist(tmp_path / "mnist" / "MNIST" / "raw", n_train=400, n_eval=150, gz=True)
+    exactly the t10k files' images, from torchvision's gzipped layout and from loose files."""
+    write_mnist(tmp_path / "mnist" / layout, n_train=400, n_eval=150, gz=gz)
     (tmp_path / "tiny.yaml").write_text(_TINY_RECIPE)
     torch.manual_seed(0)
     code, out, err = run_cli("run", tmp_path / "tiny.yaml", "--data", f"mnist:{tmp_path / 'mnist'}",

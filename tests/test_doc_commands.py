@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PROGRAMS = ("weightlight", "python", "make", "torchrun")
 NO_TEST = re.compile(r"<!--\s*no-test:\s*(.+?)\s*-->")
+# A block that runs for many minutes (a study whose figures the page prints) is marked
+# `<!-- long: why -->`: `make test-docs` runs it, CI leaves it out to stay well under 30 min.
+LONG = re.compile(r"<!--\s*long:\s*(.+?)\s*-->")
 # Run folders the commands use by default; `--out X` folders of these commands are added.
 DEFAULT_RUN_FOLDERS = ("runs/default", "runs/search", "runs/advise")
 CACHED_COMMANDS = ("run", "search", "advise")  # they train a built-in base model into cache/
@@ -88,6 +91,12 @@ def test_no_test_markers_give_a_reason():
     for page in PAGES:
         for line_no, _, reason in bash_blocks(page):
             assert reason is None or len(reason) > 10, f"{page.name}:{line_no}: say why"
+
+
+def test_long_blocks_are_marked_and_few():
+    """CI leaves out only what a page marks long: the 20-trial study search.md reproduces."""
+    long = [c.id for c in CASES if c.marks]
+    assert long == ["search.md:153"], long
 
 
 _MY_RECIPE = """\
@@ -165,8 +174,21 @@ def _seed_caches(work: Path, commands: list[str], model_file: Path) -> None:
         shutil.copy(model_file, cache)
 
 
+def _is_long(page: Path, line_no: int) -> bool:
+    """Whether the block opening at `line_no` (1-based) follows a `<!-- long: why -->` line."""
+    before = page.read_text(encoding="utf-8").splitlines()[: line_no - 1]
+    return bool(LONG.search(next((s for s in reversed(before) if s.strip()), "")))
+
+
 CASES = [
-    pytest.param(page, line_no, commands, reason, id=f"{page.name}:{line_no}")
+    pytest.param(
+        page,
+        line_no,
+        commands,
+        reason,
+        id=f"{page.name}:{line_no}",
+        marks=[pytest.mark.doc_long] if _is_long(page, line_no) else [],
+    )  # fmt: skip
     for page in PAGES
     for line_no, commands, reason in bash_blocks(page)
 ]
@@ -193,7 +215,7 @@ def test_shared_prefixes_are_the_repeated_opening_lines():
 
 
 @pytest.mark.slow
-@pytest.mark.doc_commands  # `make test-docs` only: Makefile says why
+@pytest.mark.doc_commands  # `make test-docs`; CI runs all but the doc_long ones
 @pytest.mark.parametrize(("page", "line_no", "commands", "reason"), CASES)
 def test_page_commands_run(page, line_no, commands, reason, reader_files, tmp_path):
     if reason is not None:

@@ -14,6 +14,8 @@ from onnx import numpy_helper
 import weightlight as wl
 from weightlight import hardware
 from weightlight.hardware import choose_settings, parse_cpuinfo, stage_precision
+from weightlight.search.advise import LayerCost, recommend
+from weightlight.search.probe import SpeedProbe
 
 CPUINFO = Path(__file__).parent / "cpuinfo"
 VNNI, AVX2, ARM = "x86_avx512_vnni.txt", "x86_avx2.txt", "arm64_neoverse_n1.txt"
@@ -82,6 +84,37 @@ def test_unreadable_override_is_a_user_error(monkeypatch, tmp_path):
         hardware.cpu_features()
 
 
+# Which 16-bit floats each saved CPU computes natively: (bf16, fp16).
+HALF_NATIVE = {VNNI: (True, False), AVX2: (False, False), ARM: (False, True)}
+
+
+@pytest.mark.parametrize("name", HALF_NATIVE)
+def test_half_stage_carries_a_note_exactly_where_its_dtype_is_emulated(cpu, name):
+    cpu(name)
+    for dtype, native in zip(("bf16", "fp16"), HALF_NATIVE[name], strict=True):
+        int8_path, notes = stage_precision({"method": "half", "dtype": dtype})
+        assert int8_path is None
+        if native:
+            assert notes == ()
+        else:
+            assert len(notes) == 1 and f"{dtype} is not native" in notes[0], notes
+            assert "slower than fp32" in notes[0]
+
+
+@pytest.mark.parametrize("name", HALF_NATIVE)
+def test_advisor_offers_bf16_only_where_native_and_warns_off_emulated_fp16(name):
+    # The probe claims 16-bit floats are 2x faster: only the CPU's flags may hold them back.
+    probe = SpeedProbe(int8_gemm=2.0, int8_conv=2.0, int8_ort=2.0, bf16=2.0, fp16=2.0,
+                       seconds=1.0, threads=2)  # fmt: skip
+    costs = [LayerCost("conv", "Conv2d", 10, 40, 900), LayerCost("fc", "Linear", 10, 40, 100)]
+    cpu = parse_cpuinfo((CPUINFO / name).read_text())
+    names = [r.technique for r in recommend(costs, cpu, [], [], True, probe)]
+    bf16, fp16 = HALF_NATIVE[name]
+    assert ("bf16" in names) == bf16, names
+    assert ("avoid fp16" in names) == (not fp16), names
+    assert "fp16" not in names  # never recommended, even where native
+
+
 def _largest_activation_code(model: torch.nn.Module, x: torch.Tensor) -> int:
     """The largest uint8 code any quantized layer outputs on `x`."""
     codes: list[int] = []
@@ -96,7 +129,9 @@ def _largest_activation_code(model: torch.nn.Module, x: torch.Tensor) -> int:
     return max(codes)
 
 
-@pytest.mark.parametrize(("name", "low", "high"), [(AVX2, 100, 127), (VNNI, 200, 255)])
+@pytest.mark.parametrize(
+    ("name", "low", "high"), [(AVX2, 100, 127), (VNNI, 200, 255), (ARM, 200, 255)]
+)
 def test_torch_static_int8_narrows_activations_only_without_vnni(cpu, digits, name, low, high):
     # minmax calibration on batches like the one measured: codes reach near the grid's top.
     cpu(name)
@@ -107,8 +142,37 @@ def test_torch_static_int8_narrows_activations_only_without_vnni(cpu, digits, na
     assert low <= _largest_activation_code(q, x) <= high
 
 
-@pytest.mark.parametrize(("name", "limit"), [(AVX2, 64), (VNNI, 127)])
-def test_ort_static_int8_narrows_weights_only_without_vnni(cpu, digits, tmp_path, name, limit):
+@pytest.mark.parametrize(
+    ("name", "engine", "per_channel"), [(ARM, "qnnpack", False), (AVX2, "x86", True)]
+)
+def test_torch_static_int8_runs_on_the_cpus_backend(cpu, digits, name, engine, per_channel):
+    cpu(name)
+    before = torch.backends.quantized.engine
+    try:
+        torch.manual_seed(0)
+        model = wl.models.mlp().eval()
+        q = wl.quantize(model, wl.quantize.StaticInt8(batches=2), digits)
+        assert torch.backends.quantized.engine == engine  # the engine the model runs on
+        schemes = {m.weight().qscheme() for m in q.modules()
+                   if isinstance(m, torch.ao.nn.quantized.Linear)}  # fmt: skip
+        channel = {torch.per_channel_affine, torch.per_channel_symmetric}
+        assert schemes and (schemes <= channel) == per_channel, schemes
+        x = next(iter(digits.calib))[0]
+        with torch.inference_mode():
+            cos = torch.nn.functional.cosine_similarity(q(x), model(x)).min()
+        assert cos > 0.99, cos
+    finally:
+        torch.backends.quantized.engine = before
+
+
+@pytest.mark.parametrize(
+    ("name", "limit", "activations"),
+    [(AVX2, 64, onnx.TensorProto.UINT8), (VNNI, 127, onnx.TensorProto.UINT8),
+     (ARM, 127, onnx.TensorProto.INT8)],
+)  # fmt: skip
+def test_ort_static_int8_narrows_weights_only_without_vnni(
+    cpu, digits, tmp_path, name, limit, activations
+):
     from weightlight.export.onnx import export_onnx
 
     cpu(name)
@@ -121,3 +185,8 @@ def test_ort_static_int8_narrows_weights_only_without_vnni(cpu, digits, tmp_path
     assert weights
     # Symmetric per-channel: each channel's largest |w| lands on the grid's edge.
     assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == limit
+    # Activations: U8S8 on x86, S8S8 on ARM64 (the zero points' type is the activations').
+    inits = {t.name: t for t in graph.initializer}
+    zero_points = {inits[n.input[2]].data_type for n in graph.node
+                   if n.op_type == "QuantizeLinear" and len(n.input) > 2}  # fmt: skip
+    assert zero_points == {activations}

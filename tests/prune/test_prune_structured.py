@@ -6,6 +6,7 @@ import pytest
 import torch
 from prune_helpers import accuracy, assert_unchanged, n_params, snapshot
 from torch import nn
+from torch.nn import functional as F
 
 import weightlight as wl
 from weightlight.config import Finetune
@@ -87,22 +88,34 @@ def test_every_importance_gives_the_same_shapes(importance, trained_resnet, digi
     assert pruned(digits.example_batch(2)).shape == (2, 10)
 
 
-@pytest.mark.xfail(
-    reason="within noise since the validation split shrank the training set: taylor 94.7 % vs "
-    "random 95.3 % at 50 % on an AVX-512 VNNI EPYC (96.4 vs 91.1 % AVX2-emulated); needs a "
-    "sharper comparison (several random draws, a harder ratio)",
-    strict=False,
-)
-def test_taylor_importance_keeps_more_accuracy_than_random(trained_cnn, digits):
-    # At 50 % (no fine-tune): AVX2-emulated base 96.4 % (taylor) vs 91.1 % (random). At 75 %
-    # both fall to ~54 % and the order flipped by one image between CPUs.
-    scores = {
-        imp: accuracy(
-            wl.prune(trained_cnn, wl.prune.Structured(ratio=0.5, importance=imp), digits), digits
-        )  # fmt: skip
+def _divergence(model: nn.Module, reference: nn.Module, data) -> float:
+    """Mean KL(reference || model) of the class distributions over the held-out images."""
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for x, _ in data.eval:
+            target = reference.eval()(x).log_softmax(1)
+            got = model.eval()(x).log_softmax(1)
+            total += F.kl_div(got, target, log_target=True, reduction="sum").item()
+            n += len(x)
+    return total / n
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.5])
+def test_taylor_importance_changes_the_model_less_than_random(ratio, trained_cnn, digits):
+    # Taylor scores a channel by the first-order loss change of removing it, so what it keeps
+    # is measured by how far the outputs move, not by a few hundred argmaxes: one-shot (no
+    # fine-tune) accuracy is within noise (50 %: taylor 94.7 %, random 95.3 %) and its order
+    # flips between CPUs. Measured (AVX-512 VNNI EPYC): KL to the unpruned CNN, taylor 0.018
+    # (30 %) and 0.17 (50 %); random, five draws, 0.16-0.35 and 0.70-1.26, so 4-9x more.
+    kl = {
+        imp: _divergence(
+            wl.prune(trained_cnn, wl.prune.Structured(ratio=ratio, importance=imp), digits),
+            trained_cnn,
+            digits,
+        )
         for imp in ("taylor", "random")
     }
-    assert scores["taylor"] >= scores["random"] + 1.0, scores
+    assert kl["taylor"] * 2 <= kl["random"], kl
 
 
 # ---------------------------------------------------------------- bad input

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import yaml
 
 import weightlight as wl
 from weightlight.recipe import stage_config, stage_kind
-from weightlight.search.space import builtin_spaces, load_space, parse_space
+from weightlight.search.space import BUILTIN_DIR, builtin_spaces, load_space, parse_space
 
 SPACE = {
     "name": "t",
@@ -53,6 +54,27 @@ def test_optional_stage_is_skipped_and_list_values_are_choices():
 @pytest.mark.parametrize("name", builtin_spaces())
 def test_builtin_spaces_load(name):
     assert load_space(name).name == name
+
+
+def _methods(node) -> list[str]:
+    """Every method a parsed space may choose: `method` values and an export's `quantize`."""
+    if isinstance(node, list):
+        return [m for item in node for m in _methods(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [m for v in node.values() for m in _methods(v)]
+    for key in ("method", "quantize"):
+        values = node.get(key)
+        found += [v for v in (values if isinstance(values, list) else [values]) if type(v) is str]
+    return found
+
+
+@pytest.mark.parametrize("name", builtin_spaces())
+def test_builtin_spaces_never_offer_16_bit_floats(name):
+    # bf16 is slower than fp32 wherever it is emulated and fp16 on most CPUs (docs/hardware.md):
+    # a search must not spend trials on it; `weightlight advise` says where bf16 pays.
+    methods = _methods(yaml.safe_load((BUILTIN_DIR / f"{name}.yaml").read_text()))
+    assert methods and "half" not in methods, methods
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ and saves comparison.png (accuracy against latency, and size).
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -29,8 +30,9 @@ parser.add_argument("--epochs", type=float, default=3, help="recovery epochs, th
 parser.add_argument("--plot", default="comparison.png")
 args = parser.parse_args()
 
-if not Path(args.model).is_file():
-    raise SystemExit(f"{args.model} not found: run python examples/mnist_training.py first")
+if not Path(args.model).is_file():  # a user mistake: one line and exit code 2, as the CLI does
+    print(f"{args.model} not found: run python examples/mnist_training.py first", file=sys.stderr)
+    raise SystemExit(2)
 data = wl.data.load_data(args.data)
 base = wl.quick.load(args.model)
 torch.manual_seed(0)

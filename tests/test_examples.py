@@ -51,5 +51,5 @@ def test_training_then_optimization_prints_the_comparison(tmp_path):
 def test_optimization_without_a_trained_model_says_what_to_run(tmp_path):
     proc = subprocess.run([sys.executable, str(EXAMPLES[0].parent / "model_optimization.py")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert proc.returncode == 1 and "run python examples/mnist_training.py first" in proc.stderr
+    assert proc.returncode == 2 and "run python examples/mnist_training.py first" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -28,6 +28,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -46,8 +47,17 @@ DEFAULT_RUN_FOLDERS = ("runs/default", "runs/search", "runs/advise")
 CACHED_COMMANDS = ("run", "search", "advise")  # they train a built-in base model into cache/
 
 
-def bash_blocks(page: Path) -> list[tuple[int, list[str], str | None]]:
-    """(line number, command lines, no-test reason or None) for each ```bash block of a page."""
+class Block(NamedTuple):
+    """A ```bash block: where it opens, its command lines, and the marker line before it."""
+
+    line_no: int
+    commands: list[str]
+    reason: str | None  # `<!-- no-test: why -->`: skipped
+    long: bool  # `<!-- long: why -->`: make test-docs only
+
+
+def bash_blocks(page: Path) -> list[Block]:
+    """Each ```bash block of a page, with the marker on the line before it."""
     lines = page.read_text(encoding="utf-8").splitlines()
     blocks, i = [], 0
     while i < len(lines):
@@ -56,7 +66,8 @@ def bash_blocks(page: Path) -> list[tuple[int, list[str], str | None]]:
             reason = NO_TEST.search(previous)
             end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
             commands = [s.strip() for s in lines[i + 1 : end] if s.strip().startswith(PROGRAMS)]
-            blocks.append((i + 1, commands, reason.group(1) if reason else None))
+            blocks.append(Block(i + 1, commands, reason.group(1) if reason else None,
+                                bool(LONG.search(previous))))  # fmt: skip
             i = end
         i += 1
     return blocks
@@ -79,7 +90,7 @@ def to_argv(line: str) -> list[str]:
 def test_every_page_block_is_found_and_parsed():
     """The parser sees the README's command block (a parser that saw nothing would pass all)."""
     readme = bash_blocks(ROOT / "README.md")
-    commands = [c for _, cs, reason in readme if reason is None for c in cs]
+    commands = [c for block in readme if block.reason is None for c in block.commands]
     assert "weightlight run recipes/cnn-max-compression.yaml --model mnist_cnn --out runs/max" in (
         commands
     )
@@ -89,7 +100,7 @@ def test_every_page_block_is_found_and_parsed():
 
 def test_no_test_markers_give_a_reason():
     for page in PAGES:
-        for line_no, _, reason in bash_blocks(page):
+        for line_no, _, reason, _ in bash_blocks(page):
             assert reason is None or len(reason) > 10, f"{page.name}:{line_no}: say why"
 
 
@@ -174,23 +185,17 @@ def _seed_caches(work: Path, commands: list[str], model_file: Path) -> None:
         shutil.copy(model_file, cache)
 
 
-def _is_long(page: Path, line_no: int) -> bool:
-    """Whether the block opening at `line_no` (1-based) follows a `<!-- long: why -->` line."""
-    before = page.read_text(encoding="utf-8").splitlines()[: line_no - 1]
-    return bool(LONG.search(next((s for s in reversed(before) if s.strip()), "")))
-
-
 CASES = [
     pytest.param(
         page,
-        line_no,
-        commands,
-        reason,
-        id=f"{page.name}:{line_no}",
-        marks=[pytest.mark.doc_long] if _is_long(page, line_no) else [],
+        block.line_no,
+        block.commands,
+        block.reason,
+        id=f"{page.name}:{block.line_no}",
+        marks=[pytest.mark.doc_long] if block.long else [],
     )  # fmt: skip
     for page in PAGES
-    for line_no, commands, reason in bash_blocks(page)
+    for block in bash_blocks(page)
 ]
 
 

@@ -21,7 +21,7 @@ from weightlight.errors import UserError
 from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
 from weightlight.quantize.dispatch import handler, layer_types, rebuilder
-from weightlight.quantize.static import StaticInt8
+from weightlight.quantize.static import PerChannel, ReduceRange, StaticInt8
 from weightlight.quantize.static import _rebuild as _rebuild_static
 
 
@@ -35,14 +35,8 @@ class QAT(Config):
     finetune: Finetune = Field(
         Finetune(epochs=2, lr=5e-4), description="Fine-tuning with fake quantization."
     )
-    per_channel: bool | None = Field(
-        None, description="One weight scale per output channel; None: this CPU's choice."
-    )
-    reduce_range: bool | None = Field(
-        None,
-        description="7-bit activations, so x86 CPUs without VNNI cannot saturate; None: on "
-        "exactly where the CPU needs it (weightlight.hardware).",
-    )
+    per_channel: PerChannel = None
+    reduce_range: ReduceRange = None
     weight_bits: int = Field(8, ge=2, le=8, description="Weight grid bits (stored in int8).")
     exclude: tuple[str, ...] = Field((), description="Layer names kept in float.")
     exclude_types: tuple[str, ...] = Field((), description="torch.nn layer types kept in float.")

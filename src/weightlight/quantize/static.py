@@ -8,7 +8,7 @@ int8 kernels. Activation ranges come from the calibration methods of `calibratio
 from __future__ import annotations
 
 from itertools import islice
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -23,6 +23,18 @@ from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
 from weightlight.quantize.dispatch import handler, layer_types, rebuilder
 
+# The CPU-dependent int8 settings StaticInt8 and QAT share (None: weightlight.hardware decides).
+PerChannel = Annotated[
+    bool | None, Field(description="One weight scale per output channel; None: this CPU's choice.")
+]
+ReduceRange = Annotated[
+    bool | None,
+    Field(
+        description="7-bit activations, so x86 CPUs without VNNI cannot saturate; None: on "
+        "exactly where the CPU needs it (weightlight.hardware)."
+    ),
+]
+
 
 class StaticInt8(Config):
     """Post-training static int8 quantization calibrated on `data.calib`.
@@ -36,14 +48,8 @@ class StaticInt8(Config):
         description="How activation ranges are chosen from calibration data: minmax (full "
         "range), percentile (99.99th), entropy (KL, TensorRT) or mse (least squared error).",
     )
-    per_channel: bool | None = Field(
-        None, description="One weight scale per output channel; None: this CPU's choice."
-    )
-    reduce_range: bool | None = Field(
-        None,
-        description="7-bit activations, so x86 CPUs without VNNI cannot saturate; None: on "
-        "exactly where the CPU needs it (weightlight.hardware).",
-    )
+    per_channel: PerChannel = None
+    reduce_range: ReduceRange = None
     batches: int = Field(16, ge=1, description="Calibration batches read from data.calib.")
     weight_bits: int = Field(
         8, ge=2, le=8, description="Weight grid bits (stored in int8); below 8 to study loss."

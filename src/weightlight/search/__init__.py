@@ -5,7 +5,8 @@
     advice = wl.search.advise(model, data)
 
 `space.py` parses search spaces (a recipe where a list means "choose"), `study.py` runs the
-optuna study, `sensitivity.py` ranks fragile layers to seed it, `advise.py` is the advisor.
+optuna study (`storage.py` opens it, `trial.py` runs one trial, `results.py` holds what it
+found), `sensitivity.py` ranks fragile layers to seed it, `advise.py` is the advisor.
 """
 
 from weightlight._callable_module import make_callable

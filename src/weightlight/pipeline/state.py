@@ -1,20 +1,10 @@
-"""Run a recipe: every stage makes a variant that is saved and measured as soon as it exists.
-
-    base --prune--> pruned --quantize--> pruned-int8
-      \\--quantize--> base-int8                (a recipe may branch with `from:`)
-
-The run folder holds `recipe.yaml` (resolved), `variants.jsonl` (rewritten atomically after
-every variant), `models/<variant>.*` and `log.txt`. A stage that raises is recorded as failed and
-the run goes on with stages that do not depend on it. `resume=True` keeps every finished variant
-and redoes only what is missing; parents are reloaded from their saved artifacts.
-"""
+"""A run's folder and its variants: each made, saved and measured as soon as it exists, a
+failed stage recorded and skipped past, and every variant re-timed together at the end."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
-import os
 import platform
 import time
 import traceback
@@ -24,105 +14,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from weightlight import baselines
-from weightlight._io import check_writable_layout, write_text_atomic
-from weightlight.accelerator import resolve_device, use_device
+from weightlight._io import write_text_atomic
 from weightlight.data import Data
-from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail
-from weightlight.export.stage import export
 from weightlight.hardware import stage_precision
 from weightlight.measure import measure
 from weightlight.measure.energy import measure_energy, with_energy
 from weightlight.measure.latency import INTERLEAVED_METHOD, interleaved_latency
 from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import load_model, save_model
-from weightlight.prune.dispatch import prune
-from weightlight.quantize.dispatch import quantize
-from weightlight.recipe import Recipe, dump_recipe, stage_config, stage_kind, variant_name
-from weightlight.train import train
+from weightlight.recipe import Recipe, dump_recipe
 from weightlight.variants import Variant, read_variants, upsert, write_variants
 
 Progress = Callable[[str], None]
 # Rounds of the final interleaved timing: enough that one slow spell is outvoted.
 RETIME_ROUNDS = 5
-# What a run writes in its folder: checked before the first stage runs, not found out after.
-RUN_FOLDERS = ("models", "plots")
-RUN_FILES = ("recipe.yaml", "variants.jsonl", "log.txt", "report.json", "report.html")
 
 
-def run(
-    recipe: Recipe,
-    model: nn.Module,
-    data: Data,
-    out: str | Path,
-    *,
-    resume: bool = False,
-    factory: str | Callable[[], nn.Module] | None = None,
-    on_event: Progress | None = None,
-    device: str | None = None,
-) -> list[Variant]:
-    """Run `recipe` on `model` and `data`, writing everything under `out`.
-
-    Args:
-        recipe: the parsed recipe (`weightlight.recipe.load_recipe`).
-        model: the trained base model; it is never modified.
-        data: the data bundle every stage and measurement uses.
-        out: the run folder.
-        resume: continue an interrupted run in `out`, keeping finished variants.
-        factory: rebuilds the base architecture when reloading saved variants of a model that
-            is not a built-in (the `--model module:function` the user passed).
-        on_event: called with one-line progress messages (the CLI prints them).
-        device: where training, distillation, QAT and calibration run (auto, cpu, cuda,
-            cuda:N); default: the recipe's `device`, else the caller's choice (auto). Under
-            torchrun each rank uses its local GPU. Variants are saved and measured on the CPU.
-
-    Returns:
-        Every variant of the run, in order (base, stages, baselines).
-
-    Example:
-        >>> variants = wl.run(wl.recipe.load_recipe("default"), model, data, "runs/x")
-    """
-    data.adapter.check(model, data.example_input)
-    if data.task_spec.needs_reference and data.reference is None:
-        data = data.with_reference(model)  # every variant is scored against the base
-    with use_device(device or recipe.device):  # a bad or missing device fails before any work
-        return _run(recipe, model, data, Path(out), resume, factory, on_event)
-
-
-def _run(recipe, model, data, out: Path, resume, factory, on_event) -> list[Variant]:
-    rank = process_rank()
-    if rank > 0:
-        # Under torchrun every rank runs the stages (training steps are collective), but only
-        # rank 0 measures and owns the run folder; the others keep their copies apart.
-        out = out / ".ranks" / str(rank)
-    check_writable_layout(out, folders=RUN_FOLDERS, files=RUN_FILES)
-    state = _RunState(out, recipe, data, factory, on_event or (lambda _msg: None))
-    state.measuring = rank == 0
-    state.open(resume)
-    state._log(f"training device: {resolve_device()}")
-    state.models["base"] = model
-    state.step("base", None, "base", {}, lambda _parent: model)
-    for index, stage in enumerate(recipe.stages):
-        name = variant_name(stage, index)
-        parent = stage.from_ or (
-            variant_name(recipe.stages[index - 1], index - 1) if index else "base"
-        )
-        kind, config = stage_kind(stage), stage_config(stage)
-        teacher = stage.teacher
-        apply = _stage_runner(kind, config, data, state, teacher, name)
-        state.step(name, parent, kind, config.model_dump(mode="json"), apply)
-    if recipe.baselines and state.measuring:
-        for name, make in baselines.available(model).items():
-            apply = _baseline_runner(make, data, state, name)
-            state.step(name, "base", "baseline", {"method": name}, apply)
-    if state.measuring:
-        state.retime()
-    return state.variants
-
-
-class _RunState:
+class RunState:
     """The run folder, the variants so far and the models kept in memory."""
 
     def __init__(self, out: Path, recipe: Recipe, data: Data, factory, log: Progress) -> None:
@@ -343,62 +253,11 @@ class _RunState:
             f.write(f"--- traceback of {name} ---\n{traceback.format_exc()}\n")
 
 
-# Distillation methods whose teacher is the student itself or its peers, not another model.
-_NO_TEACHER = ("online", "self")
-
-
-def _stage_runner(kind: str, config, data: Data, state: _RunState, teacher, name: str):
-    """The function that makes the variant of one stage from its parent model."""
-
-    def apply(parent):
-        if kind == "export":
-            return export(_as_module(parent), config, data, state.out / "models" / f"{name}.onnx")
-        model = copy.deepcopy(_as_module(parent))
-        if kind == "finetune":
-            return train(model, data, progress=False, **config.train_kwargs())
-        if kind == "distill":
-            return distill(model, config, data, teacher=_teachers(config, teacher, state))
-        verb = {"prune": prune, "quantize": quantize}[kind]
-        return verb(model, config, data)
-
-    return apply
-
-
-def _teachers(config, teacher, state: _RunState):
-    """The teacher model(s) of a distill stage: `base` unless the stage names others."""
-    if teacher is None and getattr(config, "method", None) in _NO_TEACHER:
-        return None
-    names = [teacher or "base"] if not isinstance(teacher, list) else teacher
-    models = [state.model(n) for n in names]
-    missing = [n for n, m in zip(names, models, strict=True) if m is None]
-    if missing:
-        raise UserError(f"teacher {missing[0]!r} is not available", "its stage must succeed first")
-    return models if isinstance(teacher, list) else models[0]
-
-
-def _baseline_runner(make, data: Data, state: _RunState, name: str):
-    return lambda parent: make(_as_module(parent), data, state.out / "models" / name)
-
-
-def _as_module(model) -> nn.Module:
-    if not isinstance(model, nn.Module):
-        raise UserError(
-            f"this stage needs a PyTorch model but its parent is a {type(model).__name__}",
-            "put export stages last, or branch from a torch variant with 'from:'",
-        )
-    return model
-
-
 def energy_options(recipe: Recipe) -> dict:
     """The recipe's energy settings as `measure_energy` keywords (runs and searches alike)."""
     e = recipe.energy
     return {"carbon_g_per_kwh": e.carbon_g_per_kwh, "price_per_kwh": e.price_per_kwh,
             "currency": e.currency, "watts_per_thread": e.watts_per_thread}  # fmt: skip
-
-
-def process_rank() -> int:
-    """This process's rank under torchrun (0 when run alone)."""
-    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
 def _now() -> str:

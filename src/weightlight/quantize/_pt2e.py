@@ -180,8 +180,22 @@ def convert(prepared: torch.fx.GraphModule) -> Int8Graph:
             converted = api.convert_pt2e(prepared)
     except Exception as exc:
         raise CaptureError("torchao convert_pt2e", first_line(exc)) from None
+    _drop_unused(converted)
     _lift_qparams(converted)
     return Int8Graph(converted)
+
+
+def _drop_unused(graph: torch.fx.GraphModule) -> None:
+    """Remove the fp32 weights the folded int8 constants replaced: the converted graph no
+    longer reads them, but keeps them registered (its state_dict would be larger than fp32)."""
+    used = {str(n.target) for n in graph.graph.nodes if n.op == "get_attr"}
+    for name in list(graph.state_dict()):
+        if name in used or any(name.startswith(f"{u}.") for u in used):
+            continue
+        owner, _, attr = name.rpartition(".")
+        module = graph.get_submodule(owner) if owner else graph
+        module._parameters.pop(attr, None)
+        module._buffers.pop(attr, None)
 
 
 def _lift_qparams(graph: torch.fx.GraphModule) -> None:

@@ -12,12 +12,18 @@ Choices that matter (left at None, they come from `weightlight.hardware.quant_se
 - `quant_pre_process` (shape inference + basic optimization) fails on some exported
   transformers and leaves temporary files: it runs in a temporary folder, and on failure the
   model is quantized without it and the result carries a note.
+- Static int8 needs every activation's type: ONNX's shape inference cannot see through ORT's
+  fused contrib ops (Attention, SkipLayerNormalization), and the quantizer then skips the
+  untyped activations but still quantizes the bias of the Gemm they feed, with the scale of
+  an input it never quantized (a BERT classifier's pooler -> classifier crashed so). The
+  untyped tensors get their types from one ORT run of a calibration batch (`_typed`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,7 +131,15 @@ def quantize_onnx(
     _check_node_names(source, config.exclude_nodes)
     with tempfile.TemporaryDirectory(prefix="wl-ortq-") as tmp, atomic_path(path) as out:
         prepared, notes = preprocess(source, Path(tmp), config)
-        notes += quantize_file(prepared, out, data, config, _input_name(source))
+        if isinstance(config, OrtStaticInt8):
+            with contextlib.suppress(Exception):  # untyped tensors stay so: the error below
+                prepared = _typed(prepared, Path(tmp), data)
+        try:
+            notes += quantize_file(prepared, out, data, config, _input_name(source))
+        except UserError:
+            raise
+        except Exception as exc:  # ORT's quantizer: one line naming the node it failed on
+            raise _quantizer_error(exc, prepared, config) from None
         check_onnx(out)
     result = OrtModel(path, optimize=onnx_model.optimize, threads=onnx_model.threads,
                       notes=tuple(notes))  # fmt: skip
@@ -202,6 +216,59 @@ def _dynamic(src: Path, out: Path, data: Data, config: OrtDynamicInt8, input_nam
     if not quantized:
         notes += ("dynamic int8 found nothing to quantize: the model is unchanged",)
     return notes
+
+
+def _typed(src: Path, tmp: Path, data: Data) -> Path:
+    """`src` with a type for every tensor: ONNX's shape inference where it reaches, and for
+    the outputs of ops it does not know (ORT's contrib ops and what follows them) the dtype
+    they have when ORT runs one calibration batch. `src` itself when nothing is untyped."""
+    import onnxruntime as ort
+
+    from weightlight.batch import split
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(src)))
+    graph = model.graph
+    known = {v.name for v in (*graph.value_info, *graph.input, *graph.output)}
+    known |= {t.name for t in graph.initializer}
+    untyped = [o for n in graph.node for o in n.output if o and o not in known]
+    if not untyped:
+        return src
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for name in untyped:  # ORT runs outputs declared without a type, and reports theirs
+        probe.graph.output.append(onnx.ValueInfoProto(name=name))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(
+        probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    feeds = OrtModel(src, optimize="none").feeds(split(next(iter(data.calib)))[0])
+    for name, value in zip(untyped, session.run(untyped, feeds), strict=True):
+        elem = onnx.helper.np_dtype_to_tensor_dtype(np.asarray(value).dtype)
+        graph.value_info.append(onnx.helper.make_tensor_value_info(name, elem, None))
+    out = tmp / "typed.onnx"
+    onnx.save(model, str(out))
+    return out
+
+
+def _quantizer_error(exc: Exception, model: Path, config) -> UserError:
+    """ORT's quantizer failure as one line: its message, and the node it names (directly,
+    or through a tensor that node consumes)."""
+    message = one_line(str(exc))[:200]
+    nodes = onnx.load(str(model)).graph.node
+    named = {n.name for n in nodes}
+    consumers = {i: n.name for n in reversed(nodes) for i in n.input}
+    node = None
+    for quoted in re.findall(r"'([^']+)'", str(exc)):
+        node = quoted if quoted in named else consumers.get(quoted)
+        if node:
+            break
+    where = f" at node '{node}'" if node else ""
+    keep = f"exclude_nodes=['{node}']" if node else "exclude_nodes=[...]"
+    return UserError(
+        f"ONNX Runtime {config.method} failed{where} ({type(exc).__name__}: {message})",
+        f"keep that node in fp32 ({keep}), or quantize with dynamic int8",
+    )
 
 
 class CalibrationReader:

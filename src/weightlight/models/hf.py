@@ -9,6 +9,7 @@ never trusted); without it the bare encoder (`AutoModel`) is used. Nothing is do
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def load_hf(source: str | Path) -> nn.Module:
             "pass hf: and the folder that holds config.json and the weights",
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # With torchao installed (the [ao] extra) transformers imports it, which logs CUDA-library
+    # load failures and a torch deprecation: noise to a CPU user, and library code does not print.
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # the library does not print

@@ -1,11 +1,11 @@
 """torch.ao FX graph-mode plumbing shared by static int8 and QAT.
 
-Why FX (torch.ao) and not PT2E (torchao) or torchao's int8 configs: measured on x86 CPUs
-(docs/quantization.md), an FX-converted model runs int8 kernels (fbgemm/oneDNN via the x86
-backend; QNNPACK on ARM64, chosen by `weightlight.hardware`) in plain eager mode and is faster
-than fp32, while a PT2E model is slower than fp32 until lowered and torchao int8 configs gave no
-CPU speed-up. torch.ao is deprecated but still
-works in torch 2.13; its deprecation warnings are silenced here, in one place.
+Why FX (torch.ao) first and PT2E (torchao, `_pt2e.py`) only where FX cannot trace: measured
+on x86 CPUs (docs/quantization.md), an FX-converted model runs int8 kernels (fbgemm/oneDNN
+via the x86 backend; QNNPACK on ARM64, chosen by `weightlight.hardware`) in plain eager mode
+and is faster than fp32, while a PT2E model is slower than fp32 until lowered and torchao
+int8 configs gave no CPU speed-up. torch.ao is deprecated but still works in torch 2.13; its
+deprecation warnings are silenced here, in one place.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from torch.ao.quantization.observer import (
 )
 
 from weightlight.batch import Inputs
-from weightlight.errors import UserError
 from weightlight.hardware import quant_settings
 from weightlight.quantize import affine
+from weightlight.quantize._capture import CaptureError, first_line
 from weightlight.quantize.observer import RangeObserver
 
 
@@ -125,9 +125,9 @@ def prepare(
 
     `example` is one batch's inputs: a tensor, a tuple, or a dict (a tokenizer's batch),
     whose values are passed in the order of `forward()`'s parameters, as FX takes them.
-    Hugging Face transformers do not trace (their masks and caches are Python control flow
-    on tensors): they get a one-line error pointing to ONNX Runtime int8, which quantizes
-    the exported graph instead of tracing Python.
+    Raises CaptureError when FX cannot trace the model: Hugging Face transformers do not
+    trace (their masks and caches are Python control flow on tensors); the caller decides
+    what comes next (static int8 tries torch.export, QAT refuses).
     """
     from torch.ao.quantization.quantize_fx import prepare_fx, prepare_qat_fx
 
@@ -140,19 +140,8 @@ def prepare(
                 _positional(model, example),
                 backend_config=backend(),
             )
-    except (torch.fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError) as exc:
-        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        if isinstance(example, dict):
-            raise UserError(
-                f"torch static/QAT int8 could not trace {type(model).__name__} with torch.fx "
-                f"on a dict batch ({first})",
-                "use ONNX Runtime int8 instead: export with quantize (wl.export.Export("
-                "quantize='dynamic_int8'), or the transformer-int8 recipe)",
-            ) from None
-        raise UserError(
-            f"static/QAT quantization could not trace the model with torch.fx ({first})",
-            "exclude the untraceable layers by name, or use wl.quantize.Dynamic / WeightOnly",
-        ) from None
+    except Exception as exc:  # whatever FX raises means the same: it cannot trace this model
+        raise CaptureError("torch.fx", first_line(exc)) from None
 
 
 def _token_safe(mapping: QConfigMapping) -> QConfigMapping:
@@ -183,5 +172,8 @@ def convert(prepared: nn.Module) -> nn.Module:
     """Replace observed float ops with int8 kernels (eval mode)."""
     from torch.ao.quantization.quantize_fx import convert_fx
 
-    with quiet():
-        return convert_fx(prepared.eval(), backend_config=backend())
+    try:
+        with quiet():
+            return convert_fx(prepared.eval(), backend_config=backend())
+    except Exception as exc:
+        raise CaptureError("torch.ao convert_fx", first_line(exc)) from None

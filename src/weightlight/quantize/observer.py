@@ -1,10 +1,12 @@
-"""A torch.ao observer that picks its activation range with one of our calibration methods.
+"""Observers that pick their activation range with one of our calibration methods.
 
 torch.ao ships MinMax and Histogram (an L2 search) observers; percentile and entropy (KL)
 are not in it. `RangeObserver` keeps the exact running min/max (as MinMaxObserver does) plus a
 bounded random sample of the values it saw, and at conversion time asks
 `calibration.RANGE_METHODS[method]` for the range and `affine.qparams_from_range` for the
 scale and zero point, so the static path uses the same maths the docs and tests describe.
+`RangeMixin` holds that logic; torch.ao FX takes `RangeObserver`, PT2E (torchao, whose
+observer classes are its own) takes `range_observer_for(torchao's MinMaxObserver)`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ _MAX_SAMPLES = 2**20
 _PER_CALL = 2**15
 
 
-class RangeObserver(MinMaxObserver):
-    """Per-tensor activation observer whose range comes from a calibration method.
+class RangeMixin:
+    """Per-tensor activation observer whose range comes from a calibration method; mixed
+    into a MinMaxObserver class (torch.ao's or torchao's: they share this interface).
 
     Args:
         method: a key of `calibration.RANGE_METHODS` (minmax, percentile, entropy, mse).
@@ -47,8 +50,8 @@ class RangeObserver(MinMaxObserver):
         self._gen = torch.Generator().manual_seed(seed)
 
     def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
-        if x_orig.numel() == 0:
-            return x_orig
+        if x_orig.numel() == 0 or not x_orig.is_floating_point():
+            return x_orig  # integer tensors (ids, positions) are never quantized
         super().forward(x_orig)
         if self.method == "minmax":
             return x_orig
@@ -65,7 +68,6 @@ class RangeObserver(MinMaxObserver):
         self._kept += flat.numel()
         return x_orig
 
-    @torch.jit.export
     def calculate_qparams(self):  # type: ignore[override]
         if self.min_val.numel() == 0 or torch.isinf(self.min_val).any():
             return super().calculate_qparams()  # never observed: torch's defaults
@@ -93,3 +95,16 @@ class RangeObserver(MinMaxObserver):
 
     def extra_repr(self) -> str:
         return f"method={self.method}, " + super().extra_repr()
+
+
+class RangeObserver(RangeMixin, MinMaxObserver):
+    """The torch.ao (FX) observer: `RangeMixin` over torch.ao's MinMaxObserver."""
+
+    @torch.jit.export
+    def calculate_qparams(self):  # type: ignore[override]
+        return RangeMixin.calculate_qparams(self)
+
+
+def range_observer_for(base: type) -> type:
+    """`RangeMixin` over another MinMaxObserver class (torchao's, for PT2E)."""
+    return type(f"Range{base.__name__}", (RangeMixin, base), {})

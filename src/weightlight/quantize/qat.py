@@ -20,6 +20,7 @@ from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
+from weightlight.quantize._capture import CaptureError
 from weightlight.quantize.dispatch import handler, layer_types, rebuilder
 from weightlight.quantize.static import PerChannel, ReduceRange, StaticInt8
 from weightlight.quantize.static import _rebuild as _rebuild_static
@@ -56,13 +57,24 @@ def qat(model: nn.Module, config: QAT, data: Data | None) -> nn.Module:
         exclude_types=layer_types(config.exclude_types),
         qat=True,
     )
-    prepared = _fx.prepare(model, mapping, data.example_input, qat=True)
+    try:
+        prepared = _fx.prepare(model, mapping, data.example_input, qat=True)
+    except CaptureError as exc:
+        raise UserError(
+            f"qat needs a model torch.fx can trace; {type(model).__name__} fails in {exc.line()}",
+            "use static_int8 (it captures models with torch.export too) or ONNX Runtime int8 "
+            "(wl.export.Export(quantize='static_int8'))",
+        ) from None
     with _fx.quiet():
         tuned = train(
             prepared, data, progress=False, in_place=True, **config.finetune.train_kwargs()
         )
     # Fake-quantized training ran on the chosen device; the int8 kernels run on the CPU only.
-    return _fx.convert(tuned.to("cpu"))
+    try:
+        return _fx.convert(tuned.to("cpu"))
+    except CaptureError as exc:
+        raise UserError(f"qat of {type(model).__name__} failed in {exc.line()}",
+                        "exclude the failing layer (exclude=[...])") from None  # fmt: skip
 
 
 @rebuilder(QAT)

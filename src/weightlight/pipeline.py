@@ -30,7 +30,7 @@ from weightlight.accelerator import resolve_device, use_device
 from weightlight.data import Data
 from weightlight.distill import distill
 from weightlight.errors import UserError, one_line
-from weightlight.export.guardrail import guardrail
+from weightlight.export.guardrail import guardrail, precision_of
 from weightlight.export.stage import export
 from weightlight.hardware import stage_precision
 from weightlight.measure import measure
@@ -286,7 +286,7 @@ class _RunState:
         quantized = kind in ("quantize", "baseline") or bool(config.get("quantize"))
         source = self.done(parent) if parent else None
         if quantized and source is not None and source.measurement is not None:
-            record = guardrail(record, source.measurement)
+            record = guardrail(record, source.measurement, precision=precision_of(config))
         return record
 
     def retime(self) -> None:

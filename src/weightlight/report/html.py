@@ -10,6 +10,7 @@ from pathlib import Path
 from weightlight.report.html_table import CSS as TABLE_CSS
 from weightlight.report.html_table import variants_table
 from weightlight.report.methods import column_methods
+from weightlight.report.summary import busy_warning
 from weightlight.variants import Variant
 
 _CSS = """
@@ -23,6 +24,7 @@ tr.baseline td:first-child{font-style:italic}
 .plots img{max-width:48%;margin:.5rem;border:1px solid #eee}
 pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:.8rem}
 .note{color:#b71c1c;font-size:.85rem}
+.busy{background:#fff8e1;border-left:4px solid #f9a825;padding:.4rem .8rem}
 """
 
 
@@ -40,6 +42,7 @@ def render_html(
         f"<style>{_CSS}{TABLE_CSS}</style></head><body><h1>weightlight report: {_e(title)}</h1>",
         _conclusion(summary),
         "<h2>Variants</h2>",
+        _busy(summary),
         variants_table(variants, summary, best),
         "<h2>Plots</h2><div class='plots'>",
     ]
@@ -97,6 +100,12 @@ def _conclusion(summary: dict) -> str:
             f"{peer['speedup']:.1f}x faster, {peer['size_ratio']:.1f}x smaller).</p>"
         )
     return text
+
+
+def _busy(summary: dict) -> str:
+    """Beside the table: the timings ran while other work shared the cores (pyperf-style)."""
+    text = busy_warning(summary.get("busy", []))
+    return f"<p class='busy'><b>Note:</b> {_e(text)}.</p>" if text else ""
 
 
 def _drop_text(row: dict) -> str:

@@ -104,7 +104,7 @@ def _conclusion(summary: dict) -> str:
 
 def _busy(summary: dict) -> str:
     """Beside the table: the timings ran while other work shared the cores (pyperf-style)."""
-    text = busy_warning(summary.get("busy", []))
+    text = busy_warning(summary.get("busy", []), len(summary.get("ratios", [])) or None)
     return f"<p class='busy'><b>Note:</b> {_e(text)}.</p>" if text else ""
 
 

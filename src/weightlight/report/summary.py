@@ -185,13 +185,14 @@ def busy_timings(records: Sequence[Measurement]) -> list[dict]:
     return rows
 
 
-def busy_warning(busy: list[dict]) -> str | None:
+def busy_warning(busy: list[dict], rows: int | None = None) -> str | None:
     """One sentence for the report, e.g. "timed while the machine was busy: load 3.4 > 2
-    threads (base, onnx); torch timings suffer most", or None when every timing was quiet."""
+    threads (base, onnx); torch timings suffer most", or None when every timing was quiet.
+    With `rows` (how many variants were timed) equal to the busy ones, it says "every variant"."""
     if not busy:
         return None
     worst = max(busy, key=lambda r: r["load"] - r["threads"])
-    names = ", ".join(r["name"] for r in busy)
+    names = "every variant" if rows == len(busy) else ", ".join(r["name"] for r in busy)
     return (
         f"timed while the machine was busy: load {worst['load']:.1f} > {worst['threads']} "
         f"thread{'s' if worst['threads'] != 1 else ''} ({names}); torch timings suffer most, "

@@ -64,7 +64,7 @@ def measurement_table(
     paths = {r.int8_path: [x.name for x in rows if x.int8_path == r.int8_path]
              for r in rows if r.int8_path}  # fmt: skip
     notes += [f"int8 path: {path} ({', '.join(names)})" for path, names in paths.items()]
-    busy = busy_warning(busy_timings(rows))
+    busy = busy_warning(busy_timings(rows), len(rows))
     if busy:
         notes.append(f"! {busy}")
     if notes:

@@ -65,8 +65,8 @@ def main() -> None:
         wl.measure(m, data, name=n, threads=args.threads, runs=args.runs)
         for n, m in variants.items()
     ]
-    rows[3] = wl.export.guardrail(rows[3], rows[2])
-    rows[6] = wl.export.guardrail(rows[6], rows[5])
+    rows[3] = wl.export.guardrail(rows[3], rows[2], precision="int8")
+    rows[6] = wl.export.guardrail(rows[6], rows[5], precision="int8")
     print(f"torch {torch.__version__}, onnxruntime {_ort_version()}, {args.threads} threads, "
           f"{args.runs} timed runs after 10 warm-up, median (p50) latency; "
           f"export + quantize took {export_s:.1f} s; load average {os.getloadavg()[0]:.1f} "

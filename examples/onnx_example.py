@@ -32,7 +32,7 @@ def cnn() -> None:
     # 3. Measure all three the same way; the guardrail notes an int8 that is slower.
     variants = {"torch fp32": model, "ORT fp32": onnx_model, "ORT int8": int8}
     rows = [wl.measure(m, data, name=n, threads=2) for n, m in variants.items()]
-    rows[2] = wl.export.guardrail(rows[2], rows[1])
+    rows[2] = wl.export.guardrail(rows[2], rows[1], precision="int8")
     Console().print(measurement_table(rows, title="seed CNN: torch vs ONNX Runtime"))
     for note in rows[2].notes:
         print("note:", note)

@@ -8,6 +8,7 @@ import torch
 
 import weightlight as wl
 from weightlight.export import onnx as onnx_export
+from weightlight.export.guardrail import precision_of
 
 
 def test_cnn_parity_within_1e_4_and_full_agreement(cnn_onnx):
@@ -89,5 +90,23 @@ def test_guardrail_notes_a_slower_int8(cnn_onnx, digits):
     )
     checked = wl.export.guardrail(slow, fp32)
     assert len(checked.notes) == 1
-    assert "SLOWER than its fp32 source at batch 1" in checked.notes[0]
+    assert checked.notes[0].startswith("the quantized model measured SLOWER than its source model")
     assert wl.export.guardrail(fp32, fp32).notes == ()
+    # The note names the variant's own precision (a bf16 variant's once said "int8"), and a
+    # second check replaces the first one's notes instead of piling up.
+    bf16 = wl.export.guardrail(checked, fp32, precision="bf16")
+    assert bf16.notes == (checked.notes[0].replace("the quantized model", "bf16", 1),)
+    assert wl.export.guardrail(checked, fp32).notes == checked.notes
+    assert wl.export.guardrail(checked, checked).notes == ()
+    assert "int8 measured" in wl.export.guardrail(slow.with_updates(int8_path="x86"), fp32).notes[0]
+
+
+@pytest.mark.parametrize(
+    ("config", "precision"),
+    [({"method": "half", "dtype": "bf16"}, "bf16"), ({"method": "half", "dtype": "fp16"}, "fp16"),
+     ({"method": "dynamic_int8"}, "int8"), ({"method": "ort_static_int8"}, "int8"),
+     ({"method": "onnx", "quantize": "dynamic_int8"}, "int8"),
+     ({"method": "weight_only", "bits": 4}, "int4 weight-only")],
+)  # fmt: skip
+def test_a_stage_names_its_own_precision(config, precision):
+    assert precision_of(config) == precision

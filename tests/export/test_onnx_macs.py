@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper, numpy_helper
 
+import weightlight as wl
 from weightlight.export.onnx_macs import count_onnx_macs
 
 F = TensorProto.FLOAT
@@ -117,3 +119,63 @@ def test_weightless_ops_add_nothing(tmp_path):
              helper.make_node("Add", ["h", "pos"], ["y"])]  # fmt: skip
     path = _save(tmp_path, nodes, [2, 3], [_weight("w", 3, 4), _weight("pos", 2, 4)])
     assert count_onnx_macs(path, (2, 3)) == 2 * 3 * 4
+
+
+def test_dynamic_quantize_matmul_and_a_qdq_matmul(tmp_path):
+    # DynamicQuantizeMatMul (x (4, 8) x int8 (8, 6)) and DequantizeLinear(int8 W) -> MatMul.
+    s = numpy_helper.from_array(np.array(1.0, dtype=np.float32), "s")
+    zp = numpy_helper.from_array(np.array(0, dtype=np.int8), "zp")
+    nodes = [
+        helper.make_node("DynamicQuantizeMatMul", ["x", "w8", "s", "zp"], ["h"], domain=MS),
+        helper.make_node("DequantizeLinear", ["w8b", "s", "zp"], ["wf"]),
+        helper.make_node("MatMul", ["h", "wf"], ["y"]),
+    ]
+    inits = [s, zp, _weight("w8", 8, 6, dtype=np.int8), _weight("w8b", 6, 3, dtype=np.int8)]
+    path = _save(tmp_path, nodes, [4, 8], inits, out_shape=[4, 3], domains=[MS])
+    assert count_onnx_macs(path, (4, 8)) == 4 * 8 * 6 + 4 * 6 * 3
+
+
+def test_packed_qkv_multi_head_attention(tmp_path):
+    # q, k, v packed as (B=2, S=5, N=2, 3, H=4): QK^T and attention x V, 2 x 2*2*5*5*4.
+    node = helper.make_node("MultiHeadAttention", ["x"], ["y"], domain=MS, num_heads=2)
+    path = _save(tmp_path, [node], [2, 5, 2, 3, 4], [], out_shape=[2, 5, 8], domains=[MS])
+    assert count_onnx_macs(path, (2, 5, 2, 3, 4)) == 2 * (2 * 2 * 5 * 5 * 4)
+
+
+@pytest.fixture(scope="module")
+def encoder_graphs(tmp_path_factory):
+    """A tiny BERT (2 layers, hidden 64, 4 heads, FFN 128) exported with ORT's transformer
+    fusions (EmbedLayerNormalization, Attention), in fp32 and dynamic int8 (QAttention,
+    QEmbedLayerNormalization, MatMulInteger)."""
+    transformers = pytest.importorskip("transformers")
+    from weightlight.models.encoder import SentenceEncoder
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+        vocab_size=100, max_position_embeddings=64, attn_implementation="eager",
+    )  # fmt: skip
+    encoder = SentenceEncoder(transformers.BertModel(config)).eval()
+    ids = torch.randint(1, 100, (8, 12))
+    y = torch.zeros(8, dtype=torch.long)
+    data = wl.data.from_tensors(ids[:6], y[:6], ids[6:], y[6:], batch_size=2, name="tokens")
+    out = tmp_path_factory.mktemp("enc")
+    return {
+        q: wl.export(encoder, wl.export.Export(optimize="all", quantize=q), data, out / f"{q}.onnx")
+        for q in (None, "dynamic_int8")
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantize", [None, "dynamic_int8"])
+def test_a_fused_encoder_graph_is_counted_fp32_and_int8(encoder_graphs, quantize):
+    model = encoder_graphs[quantize]
+    ops = {n.op_type for n in onnx.load(str(model.path)).graph.node}
+    fused = {"Attention", "EmbedLayerNormalization"} if quantize is None else {
+        "QAttention", "QEmbedLayerNormalization", "MatMulInteger"}  # fmt: skip
+    assert fused <= ops
+    # Per layer at batch 1, 12 tokens: QKV 12*64*192, QK^T and attention x V 2*12*12*64,
+    # attention output 12*64*64, FFN 2*12*64*128. (torch counts 4,096 more: BERT's pooler,
+    # which the sentence encoder's graph does not hold.)
+    per_layer = 12 * 64 * 192 + 2 * 12 * 12 * 64 + 12 * 64 * 64 + 2 * 12 * 64 * 128
+    assert count_onnx_macs(model.path, {"input": (1, 12)}) == 2 * per_layer == 823_296

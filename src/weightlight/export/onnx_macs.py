@@ -4,9 +4,15 @@ Every op that multiplies by weights is counted: Conv / ConvTranspose (and the in
 forms), Gemm / MatMul (and MatMulInteger, QLinearMatMul, QGemm, MatMulNBits, ...), Einsum of
 two operands, and the com.microsoft attention nodes (Attention, QAttention,
 MultiHeadAttention). Elementwise and data-movement ops are not counted, as torch's flop counter
-does not count them. The count is None (shown as "?") rather than a number that silently
-leaves something out when a counted node's shape cannot be inferred, or when an op this module
-does not know takes a weight (an initializer of rank >= 2: an RNN, a custom op).
+does not count them. A QDQ graph (DequantizeLinear -> MatMul / Conv) counts at its MatMul / Conv.
+
+Shapes come from ONNX shape inference; where it stops (it does not know ORT's contrib ops, so
+everything after a fused EmbedLayerNormalization of a transformer had no shape and the encoder's
+count was "?"), the graph is run once in ONNX Runtime on zeros of the given shapes, with every
+node output exposed, and the shapes it produced are read. The count is None (shown as "?")
+rather than a number that silently leaves something out when a counted node's shape is still
+unknown, or when an op this module does not know takes a weight (an initializer of rank >= 2:
+an RNN, a custom op).
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ _NO_MACS = {
     "GroupNormalization", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
     "QLinearAdd", "QLinearMul", "BiasGelu", "FastGelu", "Gelu", "BiasAdd", "Cast", "Clip",
     "Pad", "Resize", "PRelu", "ScatterND", "ScatterElements", "Range", "ConstantOfShape",
+    "QEmbedLayerNormalization", "RotaryEmbedding", "GemmaRotaryEmbedding", "QLinearSigmoid",
+    "QLinearLeakyRelu", "QLinearConcat", "QLinearAveragePool", "QLinearGlobalAveragePool",
+    "QLinearSoftmax", "QLinearReduceMean", "QLinearWhere", "SkipGroupNorm", "RMSNormalization",
+    "QuickGelu", "BiasSplitGelu", "BiasSoftmax",
 }  # fmt: skip
 
 
@@ -66,13 +76,55 @@ def count_onnx_macs(
         return None
     shapes = _known_shapes(inferred)
     weights = {i.name for i in inferred.graph.initializer if len(i.dims) >= 2}
+    total = _total(inferred, shapes, weights)
+    if total is None:  # a counted node without a shape: read the shapes from a run
+        ran = _run_shapes(model, input_shape)
+        total = _total(inferred, {**shapes, **ran}, weights) if ran else None
+    return total
+
+
+def _total(model: onnx.ModelProto, shapes: dict, weights: set[str]) -> int | None:
     total = 0
-    for node in inferred.graph.node:
+    for node in model.graph.node:
         macs = node_macs(node, shapes, weights)
         if macs is None:
             return None
         total += macs
     return total
+
+
+def _run_shapes(model: onnx.ModelProto, input_shape: dict) -> dict[str, tuple[int, ...]]:
+    """Every node output's shape from one ONNX Runtime run on zeros of the input shapes ({}
+    when the graph does not run). Fusions are off, so the nodes that run are the stored ones."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    listed = {o.name for o in probe.graph.output}
+    for node in probe.graph.node:
+        for name in node.output:
+            if name and name not in listed:
+                probe.graph.output.append(onnx.ValueInfoProto(name=name))
+                listed.add(name)
+    feeds = {}
+    for graph_input in probe.graph.input:
+        if graph_input.name in input_shape:
+            dtype = helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
+            feeds[graph_input.name] = np.zeros(input_shape[graph_input.name], dtype=dtype)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(
+            probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        values = session.run(None, feeds)
+    except Exception:
+        return {}
+    return {o.name: tuple(np.shape(v)) for o, v in zip(session.get_outputs(), values, strict=True)}
 
 
 def node_macs(node: onnx.NodeProto, shapes: dict, weights: set[str]) -> int | None:
@@ -164,23 +216,30 @@ def _einsum_macs(node, shapes) -> int | None:
 def _attention_macs(node, shapes) -> int | None:
     """com.microsoft (Q)Attention: the QKV projection plus QK^T and attention x V.
 
-    Inputs are (x, packed QKV weight (hidden, 3 x hidden), ...) for both."""
+    Inputs are (x, packed QKV weight (hidden, q + k + v hidden), ...) for both; the three
+    widths are equal unless the `qkv_hidden_sizes` attribute says otherwise."""
     x, w = shapes.get(node.input[0]), shapes.get(node.input[1])
     if x is None or w is None or len(x) != 3:
         return None
     batch, seq, hidden = x
+    sizes = next((list(at.ints) for at in node.attribute if at.name == "qkv_hidden_sizes"), None)
+    q_width, _, v_width = sizes if sizes and len(sizes) == 3 else [w[-1] // 3] * 3
     qkv = batch * seq * hidden * w[-1]
-    scores = 2 * batch * seq * seq * (w[-1] // 3)
-    return qkv + scores
+    return qkv + batch * seq * seq * q_width + batch * seq * seq * v_width
 
 
 def _mha_macs(node, shapes) -> int | None:
-    """com.microsoft MultiHeadAttention with separate (B, S, D) query and (B, L, D) key /
-    value (projections are separate MatMuls, counted there): QK^T plus attention x V."""
+    """com.microsoft MultiHeadAttention (projections are separate MatMuls, counted there):
+    QK^T plus attention x V. Query (B, S, D) with key / value (B, L, D) or already split into
+    heads (B, N, L, H); or query packed with key and value as (B, S, N, 3, H)."""
     names = list(node.input) + ["", ""]
     q, k, v = (shapes.get(n) if n else None for n in names[:3])
-    if q is None or k is None or v is None or not (len(q) == len(k) == len(v) == 3):
+    if q is not None and len(q) == 5 and k is None and v is None:  # packed QKV
+        batch, seq, heads, _, head = q
+        return 2 * batch * heads * seq * seq * head
+    if q is None or k is None or v is None or len(q) != 3 or {len(k), len(v)} - {3, 4}:
         return None
     batch, seq, dim_qk = q
-    keys, dim_v = k[1], v[2]
+    keys = k[1] if len(k) == 3 else k[2]
+    dim_v = v[2] if len(v) == 3 else v[1] * v[3]
     return batch * seq * keys * dim_qk + batch * seq * keys * dim_v

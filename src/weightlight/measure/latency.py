@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ def measure_latency(
     points = []
     for bs in batch_sizes:
         batch = make_batch(bs)
+        load_before = load_average()
         for _ in range(warmup):
             run(batch)
         times: list[float] = []
@@ -47,9 +49,28 @@ def measure_latency(
                 throughput_per_s=bs / (p50 / 1000.0),
                 runs=len(times),
                 warmup=warmup,
+                load=_highest(load_before, load_average()),
             )
         )
     return tuple(points)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average: runnable (and uninterruptible) threads, this process's own
+    included, averaged over the last minute; None where the OS has none (Windows).
+
+    Read before and after timing, like pyperf's system-noise warning: when it exceeds the
+    threads a measurement uses, other work competed for the cores during the timed calls.
+    """
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def _highest(*loads: float | None) -> float | None:
+    known = [x for x in loads if x is not None]
+    return max(known) if known else None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -89,6 +110,7 @@ def interleaved_latency(
     per_round = max(1, -(-runs_per_variant // rounds))
     times: dict[tuple[str, int], list[float]] = {(n, b): [] for n in names for b in batch_sizes}
     batches = {b: make_batch(b) for b in batch_sizes}
+    load_before = load_average()
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)] if names else []
         for name in order:
@@ -103,15 +125,17 @@ def interleaved_latency(
                     start = time.perf_counter()
                     run(batch)
                     bucket.append((time.perf_counter() - start) * 1000.0)
+    load = _highest(load_before, load_average())  # the rounds interleave: one figure for all
     return {
-        name: tuple(_point(bs, times[(name, bs)], warmup) for bs in batch_sizes) for name in names
+        name: tuple(_point(bs, times[(name, bs)], warmup, load) for bs in batch_sizes)
+        for name in names
     }
 
 
-def _point(bs: int, times: list[float], warmup: int) -> LatencyPoint:
+def _point(bs: int, times: list[float], warmup: int, load: float | None) -> LatencyPoint:
     p50 = statistics.median(times)
     return LatencyPoint(
         batch_size=bs, p50_ms=p50, p90_ms=_percentile(times, 90),
         mean_ms=statistics.fmean(times), throughput_per_s=bs / (p50 / 1000.0),
-        runs=len(times), warmup=warmup,
+        runs=len(times), warmup=warmup, load=load,
     )  # fmt: skip

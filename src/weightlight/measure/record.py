@@ -17,6 +17,10 @@ class LatencyPoint(BaseModel):
     throughput_per_s: float  # samples per second at the median latency
     runs: int
     warmup: int
+    # The highest 1-minute load average read before and after the timed calls (None: not
+    # available, or a record written before it was kept). Above the threads in use, other work
+    # shared the cores while this was timed: the report says so (`busy_timings`).
+    load: float | None = None
 
 
 class Energy(BaseModel):

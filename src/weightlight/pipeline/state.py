@@ -17,7 +17,7 @@ from torch import nn
 from weightlight._io import write_text_atomic
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
-from weightlight.export.guardrail import guardrail
+from weightlight.export.guardrail import guardrail, precision_of
 from weightlight.hardware import stage_precision
 from weightlight.measure import measure
 from weightlight.measure.energy import measure_energy, with_energy
@@ -196,7 +196,7 @@ class RunState:
         quantized = kind in ("quantize", "baseline") or bool(config.get("quantize"))
         source = self.done(parent) if parent else None
         if quantized and source is not None and source.measurement is not None:
-            record = guardrail(record, source.measurement)
+            record = guardrail(record, source.measurement, precision=precision_of(config))
         return record
 
     def retime(self) -> None:

@@ -7,7 +7,10 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from weightlight.report.methods import column_methods, energy_label
+from weightlight.report.html_table import CSS as TABLE_CSS
+from weightlight.report.html_table import variants_table
+from weightlight.report.methods import column_methods
+from weightlight.report.summary import busy_warning
 from weightlight.variants import Variant
 
 _CSS = """
@@ -21,6 +24,7 @@ tr.baseline td:first-child{font-style:italic}
 .plots img{max-width:48%;margin:.5rem;border:1px solid #eee}
 pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:.8rem}
 .note{color:#b71c1c;font-size:.85rem}
+.busy{background:#fff8e1;border-left:4px solid #f9a825;padding:.4rem .8rem}
 """
 
 
@@ -35,10 +39,11 @@ def render_html(
     best = summary.get("best", {}).get("name")
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>weightlight report: {_e(title)}</h1>",
+        f"<style>{_CSS}{TABLE_CSS}</style></head><body><h1>weightlight report: {_e(title)}</h1>",
         _conclusion(summary),
         "<h2>Variants</h2>",
-        _table(variants, summary, best),
+        _busy(summary),
+        variants_table(variants, summary, best),
         "<h2>Plots</h2><div class='plots'>",
     ]
     for name, path in plots.items():
@@ -97,6 +102,12 @@ def _conclusion(summary: dict) -> str:
     return text
 
 
+def _busy(summary: dict) -> str:
+    """Beside the table: the timings ran while other work shared the cores (pyperf-style)."""
+    text = busy_warning(summary.get("busy", []), len(summary.get("ratios", [])) or None)
+    return f"<p class='busy'><b>Note:</b> {_e(text)}.</p>" if text else ""
+
+
 def _drop_text(row: dict) -> str:
     """The held-out test drop, its interval and whether it is within sampling noise."""
     if row.get("metric_drop") is None:
@@ -107,74 +118,6 @@ def _drop_text(row: dict) -> str:
         text += f" (test {row['metric']:.2f} %, 95 % CI {lo:.2f}-{hi:.2f})"
     if row.get("within_noise"):
         text += ", within sampling noise of the base"
-    return text
-
-
-def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
-    bs = summary.get("batch_size")
-    ratios = {r["name"]: r for r in summary.get("ratios", [])}
-    head = ("<table><tr><th>variant</th><th>from</th><th>runtime</th><th>params</th>"
-            "<th>non-zero</th><th>size MB</th><th>zipped MB</th><th>MMACs</th>")  # fmt: skip
-    sizes = sorted({p.batch_size for v in variants if v.measurement for p in v.measurement.latency})
-    head += "".join(f"<th>p50 ms bs{b}</th><th>p90 ms bs{b}</th>" for b in sizes)
-    energy = energy_label(variants)
-    tag = f" ({energy})" if energy else ""
-    head += (
-        f"<th>speed-up bs{bs}</th><th>smaller</th><th>val metric</th>"
-        "<th>test metric [95 % CI]</th><th>peak MB</th>"
-        f"<th>mJ/inf{tag}</th><th>gCO2/1M{tag}</th><th>cost/1M{tag}</th><th>notes</th></tr>"
-    )
-    rows = [head]
-    for v in variants:
-        m = v.measurement
-        css = "best" if v.name == best else v.status if v.status != "ok" else v.kind
-        if m is None:
-            rows.append(f"<tr class='{css}'><td>{_e(v.name)}</td><td>{_e(v.parent or '')}</td>"
-                        f"<td colspan='99' style='text-align:left'>{_e(v.status)}: "
-                        f"{_e(v.error or '')}</td></tr>")  # fmt: skip
-            continue
-        r = ratios.get(v.name, {})
-        cells = [v.name, v.parent or "", m.runtime, f"{m.params:,}", f"{m.nonzero_params:,}",
-                 f"{m.size_bytes / 1e6:.3f}", f"{m.size_zipped_bytes / 1e6:.3f}",
-                 f"{m.macs / 1e6:.2f}" if m.macs is not None else "?"]  # fmt: skip
-        for b in sizes:
-            p = m.latency_at(b)
-            cells += [f"{p.p50_ms:.3f}", f"{p.p90_ms:.3f}"] if p else ["-", "-"]
-        cells += [
-            f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
-            f"{r['size_ratio']:.1f}x" if r.get("size_ratio") else "-",
-            f"{m.val_metric:.2f}" if m.val_metric is not None else "-",
-            _metric_cell(m, r),
-            f"{m.peak_memory_bytes / 1e6:.1f}" if m.peak_memory_bytes else "-",
-            f"{m.energy.joules_per_1m / 1e3:.3f}" if m.energy else "-",
-            f"{m.energy.co2_g_per_1m:.2f}" if m.energy else "-",
-            f"{m.energy.cost_per_1m:.4f} {m.energy.currency}" if m.energy else "-",
-        ]
-        flagged = [f"! {reason}" for reason in summary.get("flags", {}).get(v.name, [])]
-        int8 = [f"int8 path: {m.int8_path}"] if m.int8_path else []
-        notes = "<br>".join(f"<span class='note'>{_e(n)}</span>"
-                            for n in (*flagged, *m.notes, *int8))  # fmt: skip
-        rows.append(f"<tr class='{css}'>" + "".join(f"<td>{_e(c)}</td>" for c in cells)
-                    + f"<td>{notes}</td></tr>")  # fmt: skip
-    rows.append("</table>")
-    rows.append(
-        f"<p class='legend'>Metric: chosen on the {_e(summary.get('selected_on', 'test split'))}"
-        ", reported on the held-out test split with a 95 % Wilson interval; ≈ marks a test "
-        "metric within sampling noise of the base's (two-proportion test, 95 %).</p>"
-    )
-    return "\n".join(rows)
-
-
-def _metric_cell(m, row: dict) -> str:
-    """Test metric, its 95 % interval, and "≈" when its difference from the base is noise."""
-    if m.metric is None:
-        return "-"
-    text = f"{m.metric:.2f}"
-    if row.get("metric_interval"):
-        lo, hi = row["metric_interval"]
-        text += f" [{lo:.1f}, {hi:.1f}]"
-    if row.get("within_noise") and row.get("kind") != "base":
-        text += " ≈"
     return text
 
 

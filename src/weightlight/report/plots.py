@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from weightlight._io import atomic_path
 from weightlight.report.methods import energy_label
 from weightlight.report.summary import largest_batch, latency_ms, measured, pareto_front
+from weightlight.report.tradeoff import tradeoff_figure
 from weightlight.variants import Variant
 
 
@@ -25,11 +26,11 @@ def write_plots(variants: Sequence[Variant], folder: Path) -> dict[str, Path]:
         return {}
     bs = largest_batch(variants)
     plots = {
-        "accuracy_vs_size": _tradeoff(
+        "accuracy_vs_size": tradeoff_figure(
             ok, lambda v: v.measurement.size_bytes / 1e6, "size on disk (MB, log)",
             pareto_front(ok, lambda v: v.measurement.size_bytes),
         ),
-        "accuracy_vs_latency": _tradeoff(
+        "accuracy_vs_latency": tradeoff_figure(
             ok, lambda v: latency_ms(v, bs), f"p50 latency at batch {bs} (ms, log)",
             pareto_front(ok, lambda v: latency_ms(v, bs)),
         ),
@@ -45,29 +46,6 @@ def write_plots(variants: Sequence[Variant], folder: Path) -> dict[str, Path]:
             fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
         paths[name] = path
     return paths
-
-
-def _tradeoff(ok, x_of, xlabel: str, front: list[str]):
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    pts = [(x_of(v), v.measurement.metric, v) for v in ok]
-    pts = [p for p in pts if p[0] is not None and p[1] is not None]
-    for x, y, v in pts:
-        on_front = v.name in front
-        marker = "s" if v.kind == "baseline" else "o"
-        ax.scatter(x, y, s=60 if on_front else 30, marker=marker,
-                   color="tab:red" if on_front else "tab:gray", zorder=3)  # fmt: skip
-        ax.annotate(v.name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    line = sorted((x, y) for x, y, v in pts if v.name in front)
-    if line:
-        ax.step([p[0] for p in line], [p[1] for p in line], where="post", color="tab:red",
-                alpha=0.6, label="Pareto front")  # fmt: skip
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ok[0].measurement.metric_name)
-    ax.grid(alpha=0.3)
-    return fig
 
 
 def _latency_bars(ok):

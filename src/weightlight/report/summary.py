@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from weightlight.measure.metric import wilson_interval, within_noise
+from weightlight.measure.record import Measurement
 from weightlight.variants import Variant
 
 
@@ -63,6 +64,7 @@ def summarize(variants: Sequence[Variant], max_drop: float = 1.0) -> dict:
     summary: dict = {"max_drop": max_drop, "batch_size": bs, "failed": [
         {"name": v.name, "error": v.error} for v in variants if v.status == "failed"]}  # fmt: skip
     summary["flags"] = guardrail_flags(variants, max_drop)
+    summary["busy"] = busy_timings([v.measurement for v in measured(variants)])
     summary["pareto_size"] = pareto_front(variants, lambda v: v.measurement.size_bytes)
     summary["pareto_latency"] = pareto_front(variants, lambda v: latency_ms(v, bs) if bs else None)
     if base is None or bs is None:
@@ -165,3 +167,34 @@ def guardrail_flags(variants: Sequence[Variant], max_drop: float) -> dict[str, l
         if reasons:
             flags[v.name] = reasons
     return flags
+
+
+def busy_timings(records: Sequence[Measurement]) -> list[dict]:
+    """Latency points timed while the 1-minute load average exceeded the threads in use:
+    other work shared the cores, so those figures (torch's most: its OpenMP threads wait for
+    each other) are slower than on a quiet machine. One row per variant: its name, runtime,
+    threads, highest load and the batch sizes concerned. Records without a load say nothing."""
+    rows = []
+    for m in records:
+        busy = [p for p in m.latency if p.load is not None and p.load > m.threads]
+        if busy:
+            rows.append({
+                "name": m.name, "runtime": m.runtime, "threads": m.threads,
+                "load": max(p.load for p in busy), "batch_sizes": [p.batch_size for p in busy],
+            })  # fmt: skip
+    return rows
+
+
+def busy_warning(busy: list[dict], rows: int | None = None) -> str | None:
+    """One sentence for the report, e.g. "timed while the machine was busy: load 3.4 > 2
+    threads (base, onnx); torch timings suffer most", or None when every timing was quiet.
+    With `rows` (how many variants were timed) equal to the busy ones, it says "every variant"."""
+    if not busy:
+        return None
+    worst = max(busy, key=lambda r: r["load"] - r["threads"])
+    names = "every variant" if rows == len(busy) else ", ".join(r["name"] for r in busy)
+    return (
+        f"timed while the machine was busy: load {worst['load']:.1f} > {worst['threads']} "
+        f"thread{'s' if worst['threads'] != 1 else ''} ({names}); torch timings suffer most, "
+        "so speed-ups against torch rows may be overstated: measure again on a quiet machine"
+    )

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from weightlight.measure.metric import wilson_interval, within_noise
 from weightlight.measure.record import Measurement
+from weightlight.report.summary import busy_timings, busy_warning
 
 
 def measurement_table(
@@ -63,6 +64,9 @@ def measurement_table(
     paths = {r.int8_path: [x.name for x in rows if x.int8_path == r.int8_path]
              for r in rows if r.int8_path}  # fmt: skip
     notes += [f"int8 path: {path} ({', '.join(names)})" for path, names in paths.items()]
+    busy = busy_warning(busy_timings(rows), len(rows))
+    if busy:
+        notes.append(f"! {busy}")
     if notes:
         table.caption = "\n".join(notes)
     return table

@@ -71,6 +71,8 @@ def _conclusion(summary: dict) -> str:
     best = summary.get("best")
     if not best:
         return "<p>No variant stayed within the accuracy budget.</p>"
+    if summary.get("generation"):
+        return _lm_conclusion(summary, best)
     text = (
         f"<p><b>Best within {summary['max_drop']:g} point(s) of the base</b> (largest speed-up "
         f"x size reduction, chosen on the {_e(summary.get('selected_on', 'test split'))}): "
@@ -97,6 +99,28 @@ def _conclusion(summary: dict) -> str:
     return text
 
 
+def _lm_conclusion(summary: dict, best: dict) -> str:
+    """A language model's verdict: decode speed with the cache, then size and perplexity."""
+    text = (
+        f"<p><b>Fastest decoder within {summary['max_drop']:g} perplexity point(s) of the "
+        f"base</b> (chosen on the {_e(summary.get('selected_on', 'test split'))}): "
+        f"<code>{_e(best['name'])}</code>: {best['decode_speedup']:.2f}x the base's decode "
+        f"tokens/s, time to first token {best['prefill_speedup']:.2f}x faster, "
+        f"{best['size_ratio']:.1f}x smaller, {_drop_text(best)} (perplexity: lower is "
+        f"better).</p><p>Generation measured at {_e(summary['generation'])}, greedy with the "
+        "key/value cache; variants without a token-by-token decoder (a plain ONNX graph) "
+        "are not candidates.</p>"
+    )
+    smallest = summary.get("smallest")
+    if smallest and smallest["name"] != best["name"]:
+        text += (
+            f"<p>Smallest: <code>{_e(smallest['name'])}</code>: {smallest['size_ratio']:.1f}x "
+            f"smaller, {smallest['decode_speedup']:.2f}x decode tokens/s, "
+            f"{_drop_text(smallest)}.</p>"
+        )
+    return text
+
+
 def _drop_text(row: dict) -> str:
     """The held-out test drop, its interval and whether it is within sampling noise."""
     if row.get("metric_drop") is None:
@@ -119,6 +143,15 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
     head += "".join(f"<th>p50 ms bs{b}</th><th>p90 ms bs{b}</th>" for b in sizes)
     energy = energy_label(variants)
     tag = f" ({energy})" if energy else ""
+    gens = [v.measurement.generation for v in variants
+            if v.measurement is not None and v.measurement.generation is not None]  # fmt: skip
+    if gens:
+        g = gens[0]
+        head += (
+            f"<th>prefill ms p50 ({g.prompt_tokens} tok)</th><th>prefill ms p90</th>"
+            f"<th>decode tok/s ({g.new_tokens} new)</th><th>decode speed-up</th>"
+            "<th>decode ms/tok p90</th><th>generation peak MB</th>"
+        )
     head += (
         f"<th>speed-up bs{bs}</th><th>smaller</th><th>val metric</th>"
         "<th>test metric [95 % CI]</th><th>peak MB</th>"
@@ -140,6 +173,8 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
         for b in sizes:
             p = m.latency_at(b)
             cells += [f"{p.p50_ms:.3f}", f"{p.p90_ms:.3f}"] if p else ["-", "-"]
+        if gens:
+            cells += _generation_cells(m.generation, r)
         cells += [
             f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
             f"{r['size_ratio']:.1f}x" if r.get("size_ratio") else "-",
@@ -163,6 +198,17 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
         "metric within sampling noise of the base's (two-proportion test, 95 %).</p>"
     )
     return "\n".join(rows)
+
+
+def _generation_cells(g, row: dict) -> list[str]:
+    if g is None:
+        return ["-"] * 6
+    return [
+        f"{g.prefill_ms_p50:.2f}", f"{g.prefill_ms_p90:.2f}", f"{g.decode_tokens_per_s:.0f}",
+        f"{row['decode_speedup']:.2f}x" if row.get("decode_speedup") else "-",
+        f"{g.decode_ms_per_token_p90:.2f}",
+        f"{g.peak_memory_bytes / 1e6:.1f}" if g.peak_memory_bytes else "-",
+    ]  # fmt: skip
 
 
 def _metric_cell(m, row: dict) -> str:

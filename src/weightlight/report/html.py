@@ -14,7 +14,7 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;font-size:.85rem}
-td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+td,th{padding:.3rem .5rem;vertical-align:top;border-bottom:1px solid #ddd;text-align:right}
 td:first-child,th:first-child{text-align:left}
 tr.best{background:#e8f5e9}tr.failed,tr.skipped{color:#b71c1c}
 tr.baseline td:first-child{font-style:italic}
@@ -111,6 +111,11 @@ def _lm_conclusion(summary: dict, best: dict) -> str:
         "key/value cache; variants without a token-by-token decoder (a plain ONNX graph) "
         "are not candidates.</p>"
     )
+    if best["decode_speedup"] < 1:
+        text += (
+            "<p class='note'>No variant within the budget decodes faster than the base on "
+            "this CPU: keep the base for speed; the others only save size.</p>"
+        )
     smallest = summary.get("smallest")
     if smallest and smallest["name"] != best["name"]:
         text += (
@@ -137,24 +142,28 @@ def _drop_text(row: dict) -> str:
 def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
     bs = summary.get("batch_size")
     ratios = {r["name"]: r for r in summary.get("ratios", [])}
+    gens = [v.measurement.generation for v in variants
+            if v.measurement is not None and v.measurement.generation is not None]  # fmt: skip
     head = ("<table><tr><th>variant</th><th>from</th><th>runtime</th><th>params</th>"
-            "<th>non-zero</th><th>size MB</th><th>zipped MB</th><th>MMACs</th>")  # fmt: skip
+            "<th>non-zero</th><th>size MB</th><th>zipped MB</th>")  # fmt: skip
+    if gens:  # a language model: how it generates comes first, beside its perplexity
+        g = gens[0]
+        head += (
+            "<th>test perplexity</th>"
+            f"<th>decode tok/s ({g.new_tokens} new)</th><th>decode speed-up</th>"
+            "<th>decode ms/tok p90</th>"
+            f"<th>prefill ms p50 ({g.prompt_tokens} tok)</th><th>prefill ms p90</th>"
+            "<th>generation peak MB</th>"
+        )
+    head += "<th>MMACs</th>"
     sizes = sorted({p.batch_size for v in variants if v.measurement for p in v.measurement.latency})
     head += "".join(f"<th>p50 ms bs{b}</th><th>p90 ms bs{b}</th>" for b in sizes)
     energy = energy_label(variants)
     tag = f" ({energy})" if energy else ""
-    gens = [v.measurement.generation for v in variants
-            if v.measurement is not None and v.measurement.generation is not None]  # fmt: skip
-    if gens:
-        g = gens[0]
-        head += (
-            f"<th>prefill ms p50 ({g.prompt_tokens} tok)</th><th>prefill ms p90</th>"
-            f"<th>decode tok/s ({g.new_tokens} new)</th><th>decode speed-up</th>"
-            "<th>decode ms/tok p90</th><th>generation peak MB</th>"
-        )
     head += (
         f"<th>speed-up bs{bs}</th><th>smaller</th><th>val metric</th>"
-        "<th>test metric [95 % CI]</th><th>peak MB</th>"
+        + ("" if gens else "<th>test metric [95 % CI]</th>")
+        + "<th>peak MB</th>"
         f"<th>mJ/inf{tag}</th><th>gCO2/1M{tag}</th><th>cost/1M{tag}</th><th>notes</th></tr>"
     )
     rows = [head]
@@ -168,18 +177,18 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
             continue
         r = ratios.get(v.name, {})
         cells = [v.name, v.parent or "", m.runtime, f"{m.params:,}", f"{m.nonzero_params:,}",
-                 f"{m.size_bytes / 1e6:.3f}", f"{m.size_zipped_bytes / 1e6:.3f}",
-                 f"{m.macs / 1e6:.2f}" if m.macs is not None else "?"]  # fmt: skip
+                 f"{m.size_bytes / 1e6:.3f}", f"{m.size_zipped_bytes / 1e6:.3f}"]  # fmt: skip
+        if gens:
+            cells += [_metric_cell(m, r), *_generation_cells(m.generation, r)]
+        cells.append(f"{m.macs / 1e6:.2f}" if m.macs is not None else "?")
         for b in sizes:
             p = m.latency_at(b)
             cells += [f"{p.p50_ms:.3f}", f"{p.p90_ms:.3f}"] if p else ["-", "-"]
-        if gens:
-            cells += _generation_cells(m.generation, r)
         cells += [
             f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
             f"{r['size_ratio']:.1f}x" if r.get("size_ratio") else "-",
             f"{m.val_metric:.2f}" if m.val_metric is not None else "-",
-            _metric_cell(m, r),
+            *([] if gens else [_metric_cell(m, r)]),
             f"{m.peak_memory_bytes / 1e6:.1f}" if m.peak_memory_bytes else "-",
             f"{m.energy.joules_per_1m / 1e3:.3f}" if m.energy else "-",
             f"{m.energy.co2_g_per_1m:.2f}" if m.energy else "-",
@@ -201,12 +210,12 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
 
 
 def _generation_cells(g, row: dict) -> list[str]:
-    if g is None:
+    if g is None:  # e.g. a full-sequence ONNX graph: no token-by-token decoder
         return ["-"] * 6
     return [
-        f"{g.prefill_ms_p50:.2f}", f"{g.prefill_ms_p90:.2f}", f"{g.decode_tokens_per_s:.0f}",
+        f"{g.decode_tokens_per_s:.0f}",
         f"{row['decode_speedup']:.2f}x" if row.get("decode_speedup") else "-",
-        f"{g.decode_ms_per_token_p90:.2f}",
+        f"{g.decode_ms_per_token_p90:.2f}", f"{g.prefill_ms_p50:.2f}", f"{g.prefill_ms_p90:.2f}",
         f"{g.peak_memory_bytes / 1e6:.1f}" if g.peak_memory_bytes else "-",
     ]  # fmt: skip
 

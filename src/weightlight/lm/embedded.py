@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -79,7 +80,11 @@ def embedded_lm(
     model = tiny_llama(len(tokenizer), bos_id=tokenizer.eos_token_id,
                        eos_id=tokenizer.eos_token_id)  # fmt: skip
     torch.manual_seed(0)
+    started = time.perf_counter()
     trained = train(model, data, epochs=epochs, lr=LR, progress=progress)
+    if on_train is not None:
+        on_train(f"trained in {time.perf_counter() - started:.0f} s ({torch.get_num_threads()} "
+                 "threads)")  # fmt: skip
     _save_folder(trained, tokenizer, folder)
     return trained, data, folder
 

@@ -12,11 +12,13 @@ text the model never trained on, not a slice of a sentence it did.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
+import json
 import random
+import subprocess
 import sys
-import warnings
+from pathlib import Path
+
+from weightlight.errors import UserError
 
 # Pure documentation modules spread over the library's topics; order does not matter (sorted).
 MODULES = (
@@ -35,7 +37,6 @@ MODULES = (
     "urllib.request", "uuid", "warnings", "wave", "weakref", "xml.dom.minidom",
     "xml.etree.ElementTree", "zipfile", "zipimport", "zoneinfo",
 )  # fmt: skip
-MIN_CHARS = 40  # shorter docstrings ("Return self.") teach the model nothing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,36 +76,20 @@ def python_docs(*, seed: int = 0, val_fraction: float = 0.05, test_fraction: flo
 
 def docstrings(module_names: tuple[str, ...]) -> list[str]:
     """Every distinct docstring (module, its public classes, their public methods, its public
-    functions) of the modules, in a fixed order; the first of duplicates kept."""
-    seen: set[str] = set()
-    docs: list[str] = []
-    for name in sorted(module_names):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # deprecated modules still document themselves
-            try:
-                module = importlib.import_module(name)
-            except ImportError:  # a build without e.g. lzma: the corpus just lacks it
-                continue
-        for obj in _documented(module):
-            doc = inspect.cleandoc(obj.__doc__) if isinstance(obj.__doc__, str) else ""
-            if len(doc) >= MIN_CHARS and doc not in seen:
-                seen.add(doc)
-                docs.append(doc)
-    return docs
+    functions) of the modules, in a fixed order; the first of duplicates kept.
 
-
-def _documented(module) -> list:
-    """The module, then its own public classes (each with its public methods) and functions,
-    by name."""
-    found = [module]
-    for name, obj in sorted(vars(module).items()):
-        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
-            continue
-        if inspect.isclass(obj):
-            found.append(obj)
-            for attr, member in sorted(vars(obj).items()):
-                if not attr.startswith("_") and callable(member):
-                    found.append(member)
-        elif callable(obj):
-            found.append(obj)
-    return found
+    Read in a fresh interpreter that imports only the standard library (`_stdlib_docs.py`), so
+    what this process has imported cannot change the text.
+    """
+    script = Path(__file__).with_name("_stdlib_docs.py")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", str(script), *module_names],
+            capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        return json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
+        raise UserError(
+            f"the standard library's docstrings could not be read ({type(exc).__name__})",
+            "check that this Python's standard library is complete",
+        ) from None

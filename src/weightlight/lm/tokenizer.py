@@ -1,7 +1,7 @@
 """The embedded language model's tokenizer: byte-level BPE trained on the training documents.
 
-Why BPE and not one token per byte: a 2,048-token byte-level BPE cuts the docstrings to
-one token per 3.2 bytes, so a training step of the same length sees three times the text and
+Why BPE and not one token per byte: a 1,024-token byte-level BPE cuts the docstrings to
+one token per 2.6 bytes, so a training step of the same length sees 2.6 times the text and
 a generated token is a word piece, as with real LMs; the model also gets a real vocabulary
 projection (the LM head), which weight-only int4 and pruning meet in real LMs. Byte-level, so
 any text (a user's prompt) tokenizes without unknown tokens. It trains in a few seconds with
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 END = "<|endoftext|>"  # separates documents; also the padding token (masked out)
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int = 2048):
+def train_tokenizer(texts: Sequence[str], vocab_size: int = 1024):
     """A `PreTrainedTokenizerFast` (byte-level BPE, `vocab_size` tokens) trained on `texts`.
 
     Example:

@@ -21,6 +21,7 @@ tr.baseline td:first-child{font-style:italic}
 .plots img{max-width:48%;margin:.5rem;border:1px solid #eee}
 pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:.8rem}
 .note{color:#b71c1c;font-size:.85rem}
+td.notes{min-width:32rem;text-align:left}
 """
 
 
@@ -199,7 +200,7 @@ def _table(variants: Sequence[Variant], summary: dict, best: str | None) -> str:
         notes = "<br>".join(f"<span class='note'>{_e(n)}</span>"
                             for n in (*flagged, *m.notes, *int8))  # fmt: skip
         rows.append(f"<tr class='{css}'>" + "".join(f"<td>{_e(c)}</td>" for c in cells)
-                    + f"<td>{notes}</td></tr>")  # fmt: skip
+                    + f"<td class='notes'>{notes}</td></tr>")  # fmt: skip
     rows.append("</table>")
     rows.append(
         f"<p class='legend'>Metric: chosen on the {_e(summary.get('selected_on', 'test split'))}"

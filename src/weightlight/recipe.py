@@ -38,6 +38,7 @@ from pydantic import (
 from weightlight.accelerator import DEVICES, check_device
 from weightlight.config import RECIPE_DOCS, Config, Finetune, raw_validation_errors, user_error
 from weightlight.errors import UserError
+from weightlight.measure.generation import GenerationOptions
 
 BUILTIN_DIR = Path(__file__).parent / "recipes"
 # Stage kind -> package whose CONFIGS tuple lists that kind's method configs.
@@ -63,6 +64,11 @@ class MeasureOptions(Config):
     threads: int | None = Field(None, ge=1, description="Intra-op threads (default: all cores).")
     runs: int = Field(50, ge=3, description="Timed runs per batch size.")
     warmup: int = Field(10, ge=0, description="Untimed warm-up runs per batch size.")
+    generation: GenerationOptions = Field(
+        GenerationOptions(),
+        description="Language models: prompt and generated lengths, runs (time to first "
+        "token, decode tokens/s).",
+    )
 
     @model_validator(mode="after")
     def _positive_batches(self) -> MeasureOptions:
@@ -143,6 +149,15 @@ class Recipe(BaseModel):
     measure: MeasureOptions = MeasureOptions()
     energy: EnergyOptions = EnergyOptions()
     baselines: bool = Field(True, description="Also measure the one-liner peers (torch/ORT dyn).")
+    model: str | None = Field(
+        None,
+        description="Model when --model is not given: a built-in name (default: mnist_cnn; "
+        "tiny_llama: the embedded language model).",
+    )
+    data: str | None = Field(
+        None, description="Data when --data is not given (default: digits; python-docs)."
+    )
+    task: str | None = Field(None, description="Task when --task is not given (e.g. causal_lm).")
     device: str | None = Field(
         None,
         description=f"Where training, distillation, QAT and calibration run: {DEVICES} "
@@ -290,8 +305,11 @@ def dump_recipe(recipe: Recipe) -> str:
                 item[key] = value
         stages.append(item)
     body = recipe.model_dump(mode="json", exclude={"stages"})
-    if body.get("device") is None:  # unset: keep older run folders' recipe.yaml identical
-        body.pop("device", None)
+    for key in ("device", "model", "data", "task"):  # unset: older run folders' recipe.yaml
+        if body.get(key) is None:  # stays identical, so they still resume
+            body.pop(key, None)
+    if recipe.measure.generation == GenerationOptions():
+        body["measure"].pop("generation", None)
     return yaml.safe_dump({"name": body.pop("name"), "stages": stages, **body}, sort_keys=False)
 
 

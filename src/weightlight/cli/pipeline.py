@@ -11,6 +11,7 @@ import typer
 import weightlight as wl
 from weightlight._io import check_writable_layout, ensure_writable_dir
 from weightlight.accelerator import use_device
+from weightlight.cli import _lm_inputs as lm_inputs
 from weightlight.cli._app import (
     DATA_HELP,
     DEVICE_HELP,
@@ -35,16 +36,19 @@ _RUN_OUTPUTS = ("variants.jsonl", "models", "plots", "report.html", "report.json
 @app.command()
 def run(
     recipe: str = typer.Argument("default", help="Recipe YAML file or built-in name."),
-    model: str = typer.Option(
-        "mnist_cnn",
-        help="Built-in model name (trained on the data first, cached), a model file, "
+    model: str | None = typer.Option(
+        None,
+        help="Built-in model name (trained on the data first, cached; default: the recipe's "
+        "model, else mnist_cnn; tiny_llama is the embedded language model), a model file, "
         "hf:FOLDER (a local Hugging Face model, read offline), or module:function returning a "
         "trained nn.Module. Code is imported only from here.",
     ),
     weights: Path | None = typer.Option(
         None, help="Weights file (.safetensors/.pt) for the architecture named by --model."
     ),
-    data: str = typer.Option("digits", help=DATA_HELP),
+    data: str | None = typer.Option(
+        None, help=DATA_HELP + " Default: the recipe's data, else digits."
+    ),
     out: Path | None = typer.Option(None, help="Run folder (default: runs/<recipe name>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
     overwrite: bool = typer.Option(
@@ -52,12 +56,16 @@ def run(
         "--overwrite",
         help="Discard earlier results in --out (the trained-base cache stays).",
     ),
-    epochs: float = typer.Option(15, help="Epochs when a built-in model is trained first."),
+    epochs: float | None = typer.Option(
+        None,
+        help="Epochs when a built-in model is trained first (default: 15 for the CNNs, 1 for "
+        "tiny_llama).",
+    ),
     max_drop: float = typer.Option(
         1.0, help="Metric budget (points of the task's metric) for the 'best' variant."
     ),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
-    task: str | None = typer.Option(None, help=TASK_HELP),
+    task: str | None = typer.Option(None, help=TASK_HELP + " Default: the recipe's task."),
     max_length: int = typer.Option(128, help=MAX_LENGTH_HELP),
     fixed_length: bool = typer.Option(False, "--fixed-length", help=FIXED_LENGTH_HELP),
     device: str | None = typer.Option(None, help=DEVICE_HELP + " Default: the recipe's device."),
@@ -65,7 +73,8 @@ def run(
     """Run a recipe: every stage's variant is saved, measured and reported.
 
     With no arguments: trains the seed MNIST CNN on the bundled digits, runs the default
-    recipe and writes runs/default/report.html.
+    recipe and writes runs/default/report.html. `weightlight run lm`: trains a small Llama on
+    Python's own docstrings (cached), compresses it and reports generation speed.
     """
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other", "pass only one")
@@ -80,11 +89,17 @@ def run(
     check_writable_layout(folder, folders=("cache", *RUN_FOLDERS), files=RUN_FILES)
     if resume:
         read_variants(folder)  # a damaged record fails now, not after the base has trained
+    model = model or parsed.model or "mnist_cnn"
+    data = data or parsed.data or "digits"
+    task = task or parsed.task
     with use_device(device or parsed.device):  # checked before the base model is trained
-        dataset = wl.data.load_data(
-            data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
-        )
-        base, factory = _base_model(model, weights, dataset, folder, epochs, trust)
+        if lm_inputs.is_embedded(model, data):
+            base, dataset, factory = lm_inputs.load(model, data, weights, folder, epochs, console)
+        else:
+            dataset = wl.data.load_data(
+                data, model=model, task=task, max_length=max_length, fixed_length=fixed_length
+            )
+            base, factory = _base_model(model, weights, dataset, folder, epochs or 15, trust)
         console.print(f"[bold]weightlight run[/] {parsed.name} -> {folder}")
         variants = wl.pipeline.run(
             parsed, base, dataset, folder, resume=resume, factory=factory, device=device,
@@ -124,6 +139,15 @@ def _print_report(folder: Path, max_drop: float) -> None:
         console.print(measurement_table(rows, title=f"{folder.name}", flags=flags))
     for key in ("best", "fastest", "smallest"):
         pick = result.summary.get(key)
+        if pick and result.summary.get("generation"):  # a language model: by decode speed
+            if key == "best" or pick["name"] != result.summary["best"]["name"]:
+                console.print(
+                    f"{key} within {max_drop:g} perplexity pt: [bold]{pick['name']}[/] "
+                    f"{pick['decode_speedup']:.2f}x decode tokens/s, "
+                    f"{pick['size_ratio']:.1f}x smaller, test drop {pick['metric_drop']:+.2f} "
+                    f"({result.summary['generation']})"
+                )
+            continue
         if pick and (key == "best" or pick["name"] != result.summary["best"]["name"]):
             console.print(
                 f"{key} within {max_drop:g} pt: [bold]{pick['name']}[/] "

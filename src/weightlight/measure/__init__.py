@@ -13,14 +13,18 @@ from weightlight import batch as batches
 from weightlight._callable_module import make_callable
 from weightlight.data import Data
 from weightlight.errors import UserError
+from weightlight.measure.generation import METHOD as GENERATION_METHOD
+from weightlight.measure.generation import GenerationOptions, measure_model_generation
 from weightlight.measure.latency import measure_latency
 from weightlight.measure.metric import Metric, score, top1_accuracy
-from weightlight.measure.record import Energy, LatencyPoint, Measurement
+from weightlight.measure.record import Energy, GenerationPoint, LatencyPoint, Measurement
 from weightlight.measure.runnable import Runnable, as_runnable
 from weightlight.measure.size import file_sizes
 
 __all__ = [
     "Energy",
+    "GenerationOptions",
+    "GenerationPoint",
     "LatencyPoint",
     "Measurement",
     "Runnable",
@@ -46,6 +50,7 @@ def measure(
     runs: int = 50,
     artifact_dir: str | os.PathLike | None = None,
     enrich: Enricher | None = None,
+    generation: GenerationOptions | None = None,
 ) -> Measurement:
     """Measure size, MACs, latency, throughput, metric and peak memory of `model`.
 
@@ -62,6 +67,10 @@ def measure(
         warmup, runs: untimed and timed calls per batch size.
         artifact_dir: where the sized artifact is written (a temporary folder when None).
         enrich: adds derived fields (energy) to the finished record.
+        generation: how a causal LM's generation is timed (time to first token, decode
+            tokens/s with the key/value cache, its peak memory); default `GenerationOptions()`.
+            Only for the causal_lm task, and only for models that can decode token by token
+            (`weightlight.measure.generation.as_decoder`); other records keep None.
 
     Example:
         >>> import weightlight as wl
@@ -102,6 +111,10 @@ def measure(
         latency = measure_latency(
             runnable.run, data.example_batch, tuple(batch_sizes), warmup=warmup, runs=runs
         )
+        options = generation or GenerationOptions()
+        gen = None
+        if data.task == "causal_lm":
+            gen = measure_model_generation(model, data.eval, options, threads)
     finally:
         torch.set_num_threads(previous)
     record = Measurement(
@@ -140,6 +153,7 @@ def measure(
                 else "; no validation split: selection uses it too"
             ),
             "peak_memory": peak_method,
+            **_generation_methods(data, gen, options, runnable.runtime),
             **getattr(runnable, "method_notes", {}),
         },
         notes=tuple(getattr(model, "notes", ()) or ()),
@@ -147,8 +161,23 @@ def measure(
         metric_samples=_samples(data.eval),
         val_samples=_samples(data.val) if data.val is not None else None,
         device=getattr(runnable, "device", "cpu"),
+        generation=gen,
     )
     return enrich(record) if enrich else record
+
+
+def _generation_methods(data: Data, gen, options: GenerationOptions, runtime: str) -> dict:
+    """How the generation columns were obtained (nothing for tasks that do not generate)."""
+    if data.task != "causal_lm":
+        return {}
+    if gen is None:
+        return {"generation": f"not measured: no key/value-cache decoder for this {runtime} "
+                "model (see weightlight.measure.generation.DecoderRuntime)"}  # fmt: skip
+    how = GENERATION_METHOD.format(
+        prompt=gen.prompt_tokens, new=gen.new_tokens, warmup=gen.warmup, runs=gen.runs,
+        threads=gen.threads,
+    )  # fmt: skip
+    return {"generation": how, "generation_memory": gen.peak_memory_method or "not measured"}
 
 
 def _samples(loader) -> int | None:

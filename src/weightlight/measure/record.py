@@ -23,6 +23,31 @@ class LatencyPoint(BaseModel):
     load: float | None = None
 
 
+class GenerationPoint(BaseModel):
+    """Generation of a causal LM, as its users time it (`weightlight.measure.generation`):
+    batch 1, a `prompt_tokens` prompt, then `new_tokens` greedy steps with the key/value cache.
+
+    Prefill is the time to the first token; decode figures are per generated token (median and
+    p90 over `runs` generations), and tokens per second is at the median.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    batch_size: int = 1
+    prompt_tokens: int
+    new_tokens: int
+    prefill_ms_p50: float
+    prefill_ms_p90: float
+    decode_ms_per_token_p50: float
+    decode_ms_per_token_p90: float
+    decode_tokens_per_s: float
+    runs: int
+    warmup: int
+    threads: int
+    peak_memory_bytes: int | None = None
+    peak_memory_method: str | None = None
+
+
 class Energy(BaseModel):
     """Energy, CO2 and cost of one million inferences, and how they were estimated."""
 
@@ -82,6 +107,9 @@ class Measurement(BaseModel):
     # The int8 kernels' path and settings, e.g. "x86 AVX2, reduce range on" (None: not int8).
     int8_path: str | None = None
     device: str | None = None  # what ran the timed calls ("cpu", "cuda:0"); None in old records
+    # A causal LM's generation figures (None: another task, a runtime without a key/value
+    # cache decoder, or a record written before they were measured).
+    generation: GenerationPoint | None = None
 
     def metric_drop(self, base: Measurement) -> float | None:
         """How much worse this metric is than `base`'s (positive = worse), by its direction."""

@@ -178,6 +178,7 @@ class RunState:
         record = measure(
             made, self.data, name=name, batch_sizes=options.batch_sizes, threads=options.threads,
             runs=max(3, options.runs // RETIME_ROUNDS), warmup=min(options.warmup, 3),
+            generation=options.generation,
         )  # fmt: skip
         record = record.with_updates(methods={
             **record.methods,

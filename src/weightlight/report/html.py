@@ -76,6 +76,8 @@ def _conclusion(summary: dict) -> str:
     best = summary.get("best")
     if not best:
         return "<p>No variant stayed within the accuracy budget.</p>"
+    if summary.get("generation"):
+        return _lm_conclusion(summary, best)
     text = (
         f"<p><b>Best within {summary['max_drop']:g} point(s) of the base</b> (largest speed-up "
         f"x size reduction, chosen on the {_e(summary.get('selected_on', 'test split'))}): "
@@ -98,6 +100,33 @@ def _conclusion(summary: dict) -> str:
             f"<p>The recipe {verdict} the best peer, a library tutorial's default int8 "
             f"(<code>{_e(peer['name'])}</code>: "
             f"{peer['speedup']:.1f}x faster, {peer['size_ratio']:.1f}x smaller).</p>"
+        )
+    return text
+
+
+def _lm_conclusion(summary: dict, best: dict) -> str:
+    """A language model's verdict: decode speed with the cache, then size and perplexity."""
+    text = (
+        f"<p><b>Fastest decoder within {summary['max_drop']:g} perplexity point(s) of the "
+        f"base</b> (chosen on the {_e(summary.get('selected_on', 'test split'))}): "
+        f"<code>{_e(best['name'])}</code>: {best['decode_speedup']:.2f}x the base's decode "
+        f"tokens/s, time to first token {best['prefill_speedup']:.2f}x faster, "
+        f"{best['size_ratio']:.1f}x smaller, {_drop_text(best)} (perplexity: lower is "
+        f"better).</p><p>Generation measured at {_e(summary['generation'])}, greedy with the "
+        "key/value cache; variants without a token-by-token decoder (a plain ONNX graph) "
+        "are not candidates.</p>"
+    )
+    if best["decode_speedup"] < 1:
+        text += (
+            "<p class='note'>No variant within the budget decodes faster than the base on "
+            "this CPU: keep the base for speed; the others only save size.</p>"
+        )
+    smallest = summary.get("smallest")
+    if smallest and smallest["name"] != best["name"]:
+        text += (
+            f"<p>Smallest: <code>{_e(smallest['name'])}</code>: {smallest['size_ratio']:.1f}x "
+            f"smaller, {smallest['decode_speedup']:.2f}x decode tokens/s, "
+            f"{_drop_text(smallest)}.</p>"
         )
     return text
 

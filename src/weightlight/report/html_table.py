@@ -59,20 +59,33 @@ def variants_table(variants: Sequence[Variant], summary: dict, best: str | None)
     bs = summary.get("batch_size")
     ratios = {r["name"]: r for r in summary.get("ratios", [])}
     notes = _Notes()
+    gens = [v.measurement.generation for v in variants
+            if v.measurement is not None and v.measurement.generation is not None]  # fmt: skip
     head = ("<th>variant</th><th>from</th><th>runtime</th><th>params</th>"
-            "<th>non-zero</th><th>size<br>MB</th><th>zipped<br>MB</th><th>MMACs</th>")  # fmt: skip
+            "<th>non-zero</th><th>size<br>MB</th><th>zipped<br>MB</th>")  # fmt: skip
+    if gens:  # a language model: how it generates comes first, beside its perplexity
+        g = gens[0]
+        head += (
+            "<th>test<br>perplexity</th>"
+            f"<th>decode tok/s<br>({g.new_tokens} new)</th><th>decode<br>speed-up</th>"
+            "<th>decode ms/tok<br>p90</th>"
+            f"<th>prefill ms p50<br>({g.prompt_tokens} tok)</th><th>prefill ms<br>p90</th>"
+            "<th>generation<br>peak MB</th>"
+        )
+    head += "<th>MMACs</th>"
     sizes = sorted({p.batch_size for v in variants if v.measurement for p in v.measurement.latency})
     head += "".join(f"<th>p50 ms<br>bs{b}</th><th>p90 ms<br>bs{b}</th>" for b in sizes)
     energy = energy_label(variants)
     tag = f"<br>({_e(energy)})" if energy else ""
     head += (
         f"<th>speed-up<br>bs{bs}</th><th>smaller</th><th>val<br>metric</th>"
-        "<th>test metric<br>[95 % CI]</th><th>peak<br>MB</th>"
+        + ("" if gens else "<th>test metric<br>[95 % CI]</th>")
+        + "<th>peak<br>MB</th>"
         f"<th>mJ/inf{tag}</th><th>gCO2/1M{tag}</th><th>cost/1M{tag}</th>"
     )
     rows = [f"<div class='table-box'><table class='variants'><tr>{head}</tr>"]
     for v in variants:
-        rows.append(_row(v, ratios.get(v.name, {}), sizes, summary, best, notes))
+        rows.append(_row(v, ratios.get(v.name, {}), sizes, summary, best, notes, bool(gens)))
     rows.append("</table></div>")
     rows.append(notes.html())
     rows.append(
@@ -83,7 +96,9 @@ def variants_table(variants: Sequence[Variant], summary: dict, best: str | None)
     return "\n".join(rows)
 
 
-def _row(v: Variant, r: dict, sizes: list[int], summary: dict, best, notes: _Notes) -> str:
+def _row(
+    v: Variant, r: dict, sizes: list[int], summary: dict, best, notes: _Notes, lm: bool
+) -> str:
     m = v.measurement
     css = "best" if v.name == best else v.status if v.status != "ok" else v.kind
     refs = []
@@ -98,8 +113,10 @@ def _row(v: Variant, r: dict, sizes: list[int], summary: dict, best, notes: _Not
     if m.int8_path:
         refs.append(notes.cite(v.name, f"int8 path: {m.int8_path}"))
     cells = [m.runtime, f"{m.params:,}", f"{m.nonzero_params:,}",
-             f"{m.size_bytes / 1e6:.3f}", f"{m.size_zipped_bytes / 1e6:.3f}",
-             f"{m.macs / 1e6:.2f}" if m.macs is not None else "?"]  # fmt: skip
+             f"{m.size_bytes / 1e6:.3f}", f"{m.size_zipped_bytes / 1e6:.3f}"]  # fmt: skip
+    if lm:
+        cells += [_metric_cell(m, r), *_generation_cells(m.generation, r)]
+    cells.append(f"{m.macs / 1e6:.2f}" if m.macs is not None else "?")
     for b in sizes:
         p = m.latency_at(b)
         cells += [f"{p.p50_ms:.3f}", f"{p.p90_ms:.3f}"] if p else ["-", "-"]
@@ -107,7 +124,7 @@ def _row(v: Variant, r: dict, sizes: list[int], summary: dict, best, notes: _Not
         f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
         f"{r['size_ratio']:.1f}x" if r.get("size_ratio") else "-",
         f"{m.val_metric:.2f}" if m.val_metric is not None else "-",
-        _metric_cell(m, r),
+        *([] if lm else [_metric_cell(m, r)]),
         f"{m.peak_memory_bytes / 1e6:.1f}" if m.peak_memory_bytes else "-",
         f"{m.energy.joules_per_1m / 1e3:.3f}" if m.energy else "-",
         f"{m.energy.co2_g_per_1m:.2f}" if m.energy else "-",
@@ -116,6 +133,17 @@ def _row(v: Variant, r: dict, sizes: list[int], summary: dict, best, notes: _Not
     return (f"<tr id='{_row_id(v.name)}' class='{css}'><td>{_e(v.name)}{_sup(refs)}</td>"
             f"<td>{_e(v.parent or '')}</td>"
             + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")  # fmt: skip
+
+
+def _generation_cells(g, row: dict) -> list[str]:
+    if g is None:  # e.g. a full-sequence ONNX graph: no token-by-token decoder
+        return ["-"] * 6
+    return [
+        f"{g.decode_tokens_per_s:.0f}",
+        f"{row['decode_speedup']:.2f}x" if row.get("decode_speedup") else "-",
+        f"{g.decode_ms_per_token_p90:.2f}", f"{g.prefill_ms_p50:.2f}", f"{g.prefill_ms_p90:.2f}",
+        f"{g.peak_memory_bytes / 1e6:.1f}" if g.peak_memory_bytes else "-",
+    ]  # fmt: skip
 
 
 def _sup(numbers: list[int]) -> str:

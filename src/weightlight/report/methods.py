@@ -21,6 +21,8 @@ COLUMNS = {
     "metric": "metric",
     "peak_memory": "peak_memory",
     "energy": "energy",
+    "generation": "generation",
+    "generation_memory": "generation_memory",
 }
 
 

@@ -37,6 +37,11 @@ def measurement_table(
     table.add_column("MMACs", justify="right")
     for bs in batch_sizes:
         table.add_column(f"p50 ms bs{bs}", justify="right")
+    gens = [r.generation for r in rows if r.generation is not None]
+    if gens:  # a language model: generation as its users time it, lengths in the headers
+        table.add_column(f"prefill ms ({gens[0].prompt_tokens} tok)", justify="right")
+        table.add_column(f"decode tok/s ({gens[0].new_tokens} new)", justify="right")
+        table.add_column("decode ms/tok p90", justify="right")
     table.add_column(f"test {rows[0].metric_name if rows else 'metric'}", justify="right")
     table.add_column("peak MB", justify="right")
     if any(r.energy for r in rows):
@@ -54,12 +59,16 @@ def measurement_table(
         ]
         for bs in batch_sizes:
             cells.append(_latency(r, baseline, bs))
+        if gens:
+            cells += _generation(r, baseline)
         cells.append(_metric(r, baseline))
         cells.append(f"{r.peak_memory_bytes / 1e6:.1f}" if r.peak_memory_bytes else "-")
         if any(x.energy for x in rows):
             cells.append(f"{r.energy.joules_per_1m / 1e3:.2f}" if r.energy else "-")
         table.add_row(*cells)
     notes = [f"{r.name}: {n}" for r in rows for n in r.notes]
+    settings = sorted({_setting(g) for g in gens})
+    notes += [f"generation: {text}" for text in settings]
     notes += [f"! {name}: {reason}" for name, reasons in flags.items() for reason in reasons]
     paths = {r.int8_path: [x.name for x in rows if x.int8_path == r.int8_path]
              for r in rows if r.int8_path}  # fmt: skip
@@ -70,6 +79,24 @@ def measurement_table(
     if notes:
         table.caption = "\n".join(notes)
     return table
+
+
+def _setting(g) -> str:
+    return (f"batch {g.batch_size}, prompt {g.prompt_tokens}, {g.new_tokens} new tokens, "
+            f"greedy with the key/value cache, {g.threads} thread(s)")  # fmt: skip
+
+
+def _generation(r: Measurement, base: Measurement | None) -> list[str]:
+    g = r.generation
+    if g is None:
+        return ["-", "-", "-"]
+    ref = base.generation if base is not None and base is not r else None
+    prefill = f"{g.prefill_ms_p50:.2f}"
+    decode = f"{g.decode_tokens_per_s:.0f}"
+    if ref is not None:
+        prefill += f" {ref.prefill_ms_p50 / g.prefill_ms_p50:.1f}x"
+        decode += f" {g.decode_tokens_per_s / ref.decode_tokens_per_s:.1f}x"
+    return [prefill, decode, f"{g.decode_ms_per_token_p90:.2f}"]
 
 
 def _size(r: Measurement, base: Measurement | None) -> str:

@@ -75,6 +75,6 @@ def test_table_and_html_show_generation_columns_with_their_conditions():
     assert "prefill ms (64 tok)" in headers and "decode tok/s (32 new)" in headers
     assert "batch 1, prompt 64, 32 new tokens" in table.caption and "2 thread(s)" in table.caption
     page = render_html("lm", variants, summarize(variants, max_drop=1.0), {}, "", {})
-    assert "decode tok/s (32 new)" in page and "prefill ms p50 (64 tok)" in page
+    assert "decode tok/s<br>(32 new)" in page and "prefill ms p50<br>(64 tok)" in page
     assert "1.80x" in page  # int8's decode speed-up
     assert "Fastest decoder within 1 perplexity point(s)" in page and "<code>int8</code>" in page

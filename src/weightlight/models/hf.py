@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
+from weightlight._optional import require
 from weightlight.errors import UserError
 
 PREFIX = "hf:"
@@ -39,8 +40,7 @@ def load_hf(source: str | Path) -> nn.Module:
             "pass hf: and the folder that holds config.json and the weights",
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import transformers
-
+    transformers = require("transformers", f"the Hugging Face model '{folder}'")
     transformers.utils.logging.disable_progress_bar()  # the library does not print
     try:
         names = json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []

@@ -40,6 +40,15 @@ def render(pyproject: Path = ROOT / "pyproject.toml", extras: tuple[str, ...] = 
     transformer tests) stays out: `pip install -e .[dev]` is the contributor's path."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     lines = [HEADER, *project["dependencies"]]
+    # The optional libraries, as comments: a path that needs one names its extra when it is
+    # missing (weightlight/_optional.py); uncomment a line to install it with the rest.
+    optional = {k: v for k, v in project["optional-dependencies"].items() if k != "dev"}
+    lines += ["", "# Optional extras: pip install 'weightlight[NAME]', or uncomment a line"]
+    needed_by: dict[str, list[str]] = {}
+    for name, reqs in optional.items():
+        for req in reqs:
+            needed_by.setdefault(req, []).append(f"[{name}]")
+    lines += [f"# {req}  # {' '.join(names)}" for req, names in needed_by.items()]
     for extra in extras:
         lines += ["", f"# [{extra}] extra", *project["optional-dependencies"][extra]]
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
+from weightlight._optional import require
 from weightlight.errors import UserError
 
 TEXT_SUFFIXES = (".txt", ".jsonl")
@@ -53,11 +54,10 @@ def read_texts(path: str | Path) -> list[str]:
 
 def load_tokenizer(folder: str | Path):
     """The tokenizer saved in a Hugging Face model folder, read offline."""
-    from transformers import AutoTokenizer
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when huggingface_hub is imported
+    transformers = require("transformers", f"the tokenizer of '{folder}'")
     try:
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:
         raise UserError(
             f"no tokenizer could be read from '{folder}' ({type(exc).__name__})",

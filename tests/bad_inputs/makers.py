@@ -51,6 +51,16 @@ def model(path: Path, arch: str = "mlp", keep: float = 1.0, kwargs: dict | None 
 
 
 @maker
+def zip_archive(path: Path, members: dict[str, str]) -> None:
+    """A well-formed zip of text members (e.g. a `.pt2` name on an archive that is no program)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+
+
+@maker
 def state_dict(path: Path, arch: str = "mlp") -> None:
     """A plain state_dict (.pt) or safetensors without the architecture record."""
     net = wl.models.create(arch)
@@ -368,6 +378,30 @@ def unusable_storage_urls() -> list[dict]:
          "before_work": _NO_WORK, "expect": ["storage", url]}
         for name, url in urls.items()
     ]  # fmt: skip
+
+
+@case_class
+def unreachable_storage_servers() -> list[dict]:
+    """A database server nobody listens on (port 1 of this machine refuses at once): found by
+    connecting before any training, not after the search printed its header; the password
+    stays out of the message."""
+    urls = {
+        "postgresql": "postgresql://user:secret@127.0.0.1:1/db",
+        "postgresql-psycopg": "postgresql+psycopg://user@127.0.0.1:1/db",
+    }
+    cases = [
+        {"id": f"storage-unreachable-{name}", "cli": ["search", "--model", "mlp", "--trials", "1",
+                                                      "--out", "s", "--storage", url],
+         "before_work": _NO_WORK, "expect": ["cannot connect", "127.0.0.1", "refused"]}
+        for name, url in urls.items()
+    ]  # fmt: skip
+    cases.append({
+        "id": "storage-unreachable-api", "api": "search",
+        "kwargs": {"storage": urls["postgresql"]},
+        "before_work": ["weightlight.search.study.base_variant"],
+        "expect": ["cannot connect", "user:***@127.0.0.1"],
+    })  # fmt: skip
+    return cases
 
 
 @case_class

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -70,6 +71,9 @@ API = {
     ),
     "run_pipeline": lambda digits, recipe, out, model="mlp": wl.pipeline.run(
         wl.recipe.parse_recipe(recipe), _model(model), digits, out
+    ),
+    "search": lambda digits, storage, model="mlp": wl.search(
+        _model(model), digits, storage=storage, trials=1, out="s"
     ),
 }
 
@@ -148,6 +152,22 @@ def _work_started(name: str):
     return refuse
 
 
+def _library_log_lines(monkeypatch) -> list[str]:
+    """Lines a library's own logging handler writes to the terminal (torch.export's logs a
+    whole traceback). Its handler keeps the stream it was made with, so the captured stderr
+    never shows them; they are collected here and counted as stderr lines."""
+    lines: list[str] = []
+    emit = logging.StreamHandler.emit
+
+    def counted(self, record):
+        if type(self).__module__.startswith("_pytest"):  # pytest's own log capture
+            return emit(self, record)
+        lines.extend(self.format(record).splitlines())
+
+    monkeypatch.setattr(logging.StreamHandler, "emit", counted)
+    return lines
+
+
 def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
@@ -166,9 +186,11 @@ def test_bad_input_fails_cleanly(case, tmp_path, monkeypatch, run_cli, digits):
         monkeypatch.setattr(name, _work_started(name))
 
     if "cli" in case:
+        logged = _library_log_lines(monkeypatch)
         code, out, err = run_cli(*case["cli"])
         assert "Traceback" not in out + err
         assert code == 2, f"exit {code}: {err}{out}"
+        assert logged == [], "a library logged on stderr too:\n" + "\n".join(logged[:5])
         lines = err.strip().splitlines()
         # A library's warning may come first, but as one line of its own (no source dump).
         warned = [line for line in lines if line.startswith("warning:")]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from torch import nn
 
+from weightlight._optional import require
 from weightlight.errors import UserError
 
 PREFIX = "hf:"
@@ -44,8 +45,7 @@ def load_hf(source: str | Path) -> nn.Module:
     # load failures and a torch deprecation: noise to a CPU user, and library code does not print.
     for name in ("torchao", "torch.utils._pytree"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    import transformers
-
+    transformers = require("transformers", f"the Hugging Face model '{folder}'")
     transformers.utils.logging.disable_progress_bar()  # the library does not print
     try:
         names = json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []

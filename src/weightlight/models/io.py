@@ -67,7 +67,10 @@ def save_model(model: nn.Module, path: str | Path, example_input: torch.Tensor |
                 else ((example_input,), {})
             )
             program = torch.export.export(model.eval(), args, kwargs)
-            torch.export.save(program, tmp)
+            # Through a file object: given the temporary file's name (not ending in .pt2),
+            # torch logs a warning line on stderr for every save.
+            with open(tmp, "wb") as f:
+                torch.export.save(program, f)
         else:
             raise UserError(
                 f"cannot save a model as '{suffix or path.name}'",

@@ -4,13 +4,15 @@ pickle would import read without unpickling anything."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import pickle
 import pickletools
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,13 @@ def pt2_pickled_members(path: str | Path) -> list[str]:
 
 
 def load_pt2(path: Path, trust: bool = False) -> nn.Module:
+    try:  # a truncated or foreign file fails here, before torch logs its own traceback
+        zipfile.ZipFile(path).close()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UserError(
+            f"'{path}' is not a valid torch.export program ({type(exc).__name__})",
+            "the file is truncated or corrupt: re-export it",
+        ) from None
     risky = [] if trust else pt2_pickled_members(path)
     if risky:
         raise UserError(
@@ -174,10 +183,27 @@ def load_pt2(path: Path, trust: bool = False) -> nn.Module:
             "load it only if you trust its source, with --trust (trust=True)",
         )
     try:
-        program = torch.export.load(str(path))
+        with quiet_logger("torch.export"):
+            program = torch.export.load(str(path))
     except Exception as exc:
         raise UserError(
             f"'{path}' is not a valid torch.export program ({type(exc).__name__})",
             "the file is truncated or corrupt: re-export it",
         ) from None
     return program.module()
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Silence a library's logger (and its children) for the block.
+
+    `torch.export.load` logs the full traceback of a failed deserialization (13 lines on
+    stderr) and then raises; the raised error becomes our one line, so the log is noise.
+    """
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -7,7 +7,11 @@ import time
 
 import optuna
 
+from weightlight._optional import OPTIONAL, missing
 from weightlight.errors import UserError, one_line
+
+# Seconds to wait for a database server to answer before saying it cannot be reached.
+CONNECT_TIMEOUT_S = 10
 
 
 def open_study(study_name: str, storage: str, seed: int | None):
@@ -31,29 +35,76 @@ def open_study(study_name: str, storage: str, seed: int | None):
         except racing as exc:  # the other worker is creating the tables: retry, then load
             if attempt == 7:
                 raise UserError(
-                    f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
+                    f"cannot open study storage '{shown(storage)}' ({one_line(str(exc))[:160]})",
                     "check the URL and that the database is writable",
                 ) from None
             time.sleep(0.2 + 0.3 * attempt)
         except (ValueError, ImportError, ArgumentError) as exc:
             raise UserError(
-                f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
+                f"cannot open study storage '{shown(storage)}' ({one_line(str(exc))[:160]})",
                 "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
             ) from None
     raise AssertionError("unreachable")
 
 
-def check_storage(storage: str) -> str:
-    """Parse an optuna RDB URL and load its database driver, connecting to nothing: a typo
-    in --storage fails here, in one line, not after the base model has trained."""
+def check_storage(storage: str, *, connect: bool = True) -> str:
+    """Parse an optuna RDB URL, load its database driver and (for a database server) connect
+    once: a typo in --storage, a missing driver or a server that cannot be reached fails here,
+    in one line, before the base model is trained, not after the search has started.
+
+    SQLite is not opened here: its file is created in the search folder when the study starts.
+    """
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+    from sqlalchemy.pool import NullPool
 
     try:
-        make_url(storage).get_dialect().import_dbapi()
-    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        url = make_url(storage)
+        url.get_dialect().import_dbapi()
+    except ImportError as exc:
+        if exc.name in OPTIONAL:
+            raise missing(exc.name, f"the study storage '{shown(storage)}'", exc) from None
+        fix = (
+            "use postgresql+psycopg://... and pip install 'weightlight[postgres]'"
+            if storage.startswith("postgres")
+            else "install the database driver it names, or use sqlite:///runs/search/study.db"
+        )
         raise UserError(
-            f"cannot open study storage '{storage}' ({one_line(str(exc))[:160]})",
+            f"cannot open study storage '{shown(storage)}' ({one_line(str(exc))[:160]})", fix
+        ) from None
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise UserError(
+            f"cannot open study storage '{shown(storage)}' ({one_line(str(exc))[:160]})",
             "pass an optuna RDB URL, e.g. sqlite:///runs/search/study.db",
         ) from None
+    if not connect or url.get_backend_name() == "sqlite":
+        return storage
+    # A server that drops packets would otherwise hold the search for the OS's TCP timeout.
+    timeout = {"connect_timeout": CONNECT_TIMEOUT_S}
+    args = timeout if url.get_backend_name() in ("postgresql", "mysql", "mariadb") else {}
+    engine = create_engine(url, poolclass=NullPool, connect_args=args)
+    try:
+        with engine.connect():
+            pass
+    except (SQLAlchemyError, OSError) as exc:
+        reason = one_line(str(getattr(exc, "orig", None) or exc))[:200]
+        raise UserError(
+            f"cannot connect to study storage '{shown(storage)}' ({reason})",
+            "start the database server or fix the host, port, user and password in the URL "
+            "(omit --storage for a SQLite study in the search folder)",
+        ) from None
+    finally:
+        engine.dispose()
     return storage
+
+
+def shown(storage: str) -> str:
+    """The storage URL as messages show it: its password, if any, masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(storage)
+    except Exception:  # not a URL at all: nothing in it to hide
+        return storage
+    return url.render_as_string(hide_password=True) if url.password else storage

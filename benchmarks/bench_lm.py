@@ -81,8 +81,10 @@ class TorchLM:
             return (time.perf_counter() - t0) * 1e3
 
     def decode_rate(self, prompt: torch.Tensor, new: int) -> float:
-        """Tokens/s after the first: generate(new) minus generate(1), both HF generate."""
-        return (new - 1) / max(self.generate_s(prompt, new) - self.generate_s(prompt, 1), 1e-9)
+        """Tokens/s after the first: generate(new) minus generate(1), both HF generate (nan
+        when noise makes the difference <= 0: too few new tokens for this model)."""
+        spent = self.generate_s(prompt, new) - self.generate_s(prompt, 1)
+        return (new - 1) / spent if spent > 0 else float("nan")
 
     def generate_s(self, prompt: torch.Tensor, new: int) -> float:
         with torch.inference_mode():

@@ -26,6 +26,14 @@ def export(
     ),
     calibration: str = typer.Option("minmax", help="Static int8: minmax, percentile or entropy."),
     opset: int = typer.Option(18, help="ONNX opset (17..23)."),
+    kv_cache: bool = typer.Option(
+        False, "--kv-cache", help="Causal LM: key/value cache as graph inputs/outputs."
+    ),
+    weight_only: int | None = typer.Option(
+        None, "--weight-only", help="Also write ORT MatMulNBits weights of 4 or 8 bits."
+    ),
+    algorithm: str = typer.Option("rtn", help="--weight-only: rtn, gptq (calibrated) or hqq."),
+    block_size: int = typer.Option(32, help="--weight-only: input channels per scale."),
     data: str = typer.Option("digits", help=DATA_HELP),
     arch: str | None = typer.Option(None, "--model", help=MODEL_FACTORY_HELP),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
@@ -33,9 +41,14 @@ def export(
     """Export to ONNX, check parity with PyTorch, optimize for ONNX Runtime, optionally int8."""
     try:
         with raw_validation_errors():  # the field, to name it as the CLI option it came from
+            nbits = None
+            if weight_only is not None:
+                nbits = wl.export.NBits(bits=weight_only, algorithm=algorithm,
+                                        block_size=block_size)  # fmt: skip
             config = wl.export.Export(
-                opset=opset, optimize=optimize, quantize=quantize, calibration=calibration
-            )
+                opset=opset, optimize=optimize, quantize=quantize, calibration=calibration,
+                kv_cache=kv_cache, weight_only=nbits,
+            )  # fmt: skip
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
@@ -50,6 +63,17 @@ def export(
     net = wl.models.load_model(model, factory=arch, trust=trust)
     if not isinstance(net, nn.Module):
         raise UserError(f"'{model}' is already an ONNX model", "pass a PyTorch model file")
+    if kv_cache or weight_only is not None:
+        fp32 = wl.export(net, config.model_copy(update={"weight_only": None}), dataset, onnx)
+        console.print(summary_table(fp32, "fp32 ONNX" + (" decoder" if kv_cache else "")))
+        if config.weight_only is not None:
+            from weightlight.export.ort_nbits import quantize_nbits_config
+
+            target = onnx.with_suffix(f".int{weight_only}.onnx")
+            check_writable(target)
+            q = quantize_nbits_config(fp32, dataset, target, config.weight_only)
+            console.print(summary_table(q, f"MatMulNBits int{weight_only} ONNX"))
+        return
     fp32 = wl.export.onnx(net, dataset, onnx, opset=opset, optimize=optimize)
     console.print(summary_table(fp32, "fp32 ONNX"))
     quant = config.quant_config()

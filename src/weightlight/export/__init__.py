@@ -6,6 +6,9 @@ q = wl.export.quantize_onnx(onnx_model, data, "out/model.int8.onnx", wl.export.O
 wl.measure(q, data)                                  # runtime "onnxruntime"
 
 The package is callable for recipe stages: `wl.export(model, wl.export.Export(...), data, path)`.
+A causal LM exports with its key/value cache (`Export(kv_cache=True)`, `export.decoder`) and
+runs token by token in `export.ort_decoder.OrtDecoder`; `Export(weight_only=NBits(...))` writes
+ORT MatMulNBits int4/int8 weights (rtn, gptq, hqq).
 onnxruntime is imported only when a session or quantizer is first used.
 """
 
@@ -13,6 +16,7 @@ from weightlight._callable_module import make_callable
 from weightlight.export import onnx
 from weightlight.export.guardrail import guardrail
 from weightlight.export.ort import OrtModel, check_onnx, load_onnx
+from weightlight.export.ort_nbits import NBits, quantize_nbits
 from weightlight.export.ort_quant import OrtDynamicInt8, OrtStaticInt8, quantize_onnx
 from weightlight.export.parity import ParityReport, parity
 from weightlight.export.stage import Export, export
@@ -24,6 +28,7 @@ CONFIGS = (Export,)
 __all__ = [
     "CONFIGS",
     "Export",
+    "NBits",
     "OrtDynamicInt8",
     "OrtModel",
     "OrtStaticInt8",
@@ -35,6 +40,7 @@ __all__ = [
     "onnx",
     "optimize_transformer",
     "parity",
+    "quantize_nbits",
     "quantize_onnx",
 ]
 

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from weightlight._registry import Registry
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.export.ort import OrtModel
+from weightlight.export.ort_nbits import NBits
 from weightlight.export.ort_quant import OrtDynamicInt8, OrtStaticInt8, quantize_onnx
 
 
@@ -50,6 +51,18 @@ class Export(Config):
         "default 1e-4 (fp32), 1e-2 (fp16/bf16).",
     )
     simplify: bool = Field(True, description="Simplify the graph with onnxslim.")
+    kv_cache: bool = Field(
+        False, description="Causal LMs: key/value cache as graph inputs/outputs (decoding)."
+    )
+    weight_only: NBits | None = Field(
+        None, description="ORT MatMulNBits int4/int8 weights (rtn, gptq, hqq); LMs decode faster."
+    )
+
+    @model_validator(mode="after")
+    def _one_quantization(self) -> Export:
+        if self.quantize and self.weight_only:
+            raise ValueError("choose quantize (int8) or weight_only (MatMulNBits), not both")
+        return self
 
     def quant_config(self) -> OrtStaticInt8 | OrtDynamicInt8 | None:
         """The int8 config this stage implies, or None for fp32 only."""
@@ -90,10 +103,28 @@ def export(model: nn.Module, config: Config, data: Data, path: str | Path) -> Or
 def _export_onnx(model: nn.Module, config: Export, data: Data, path: Path) -> OrtModel:
     from weightlight.export.onnx import export_onnx
 
-    fp32 = export_onnx(
-        model, data, path, opset=config.opset, simplify=config.simplify,
-        optimize=config.optimize, tolerance=config.tolerance,
-    )  # fmt: skip
+    if config.kv_cache:
+        from weightlight.export.decoder import export_decoder
+
+        fp32 = export_decoder(
+            model,
+            path,
+            opset=config.opset,
+            optimize=config.optimize,
+            simplify=config.simplify,
+            tolerance=config.tolerance or 1e-4,
+        )
+    else:
+        fp32 = export_onnx(
+            model, data, path, opset=config.opset, simplify=config.simplify,
+            optimize=config.optimize, tolerance=config.tolerance,
+        )  # fmt: skip
+    if config.weight_only is not None:
+        from weightlight.export.ort_nbits import quantize_nbits_config
+
+        nbits = config.weight_only
+        target = path.with_suffix(f".int{nbits.bits}.onnx")
+        return quantize_nbits_config(fp32, data, target, nbits)
     quant = config.quant_config()
     if quant is None:
         return fp32

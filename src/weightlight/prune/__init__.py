@@ -4,6 +4,8 @@ Methods (one config class each, `method` is the recipe discriminator):
 - `Unstructured` ("unstructured"): magnitude / random weight masks, layer-wise or global.
 - `Structured` ("structured"): channels, neurons and heads physically removed (Torch-Pruning).
 - `NM` ("nm"): N:M semi-structured masks (2:4 by default).
+- `Wanda` ("wanda"): |W| x input-activation norm, per output row, unstructured or N:M,
+  calibrated on the data (LLM pruning without retraining).
 - `Gradual` ("gradual"): Unstructured or Structured reached step by step during training.
 `sensitivity(model, data)` prunes each layer alone to show which layers tolerate pruning.
 """
@@ -17,9 +19,10 @@ from weightlight.prune.schedule import agp, linear
 from weightlight.prune.sensitivity import SensitivityResult, sensitivity
 from weightlight.prune.structured import Structured
 from weightlight.prune.unstructured import Unstructured, make_permanent
+from weightlight.prune.wanda import Wanda
 
 # The recipe schema is built from these (discriminated on `method`).
-CONFIGS: tuple[type[PruneConfig], ...] = (Unstructured, Structured, NM, Gradual)
+CONFIGS: tuple[type[PruneConfig], ...] = (Unstructured, Structured, NM, Gradual, Wanda)
 
 __all__ = [
     "CONFIGS",
@@ -29,6 +32,7 @@ __all__ = [
     "SensitivityResult",
     "Structured",
     "Unstructured",
+    "Wanda",
     "agp",
     "handler",
     "linear",

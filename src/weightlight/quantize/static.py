@@ -22,6 +22,7 @@ from weightlight.errors import UserError
 from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
 from weightlight.quantize.dispatch import handler, layer_types, rebuilder
+from weightlight.quantize.smoothing import Smooth, smooth
 
 # The CPU-dependent int8 settings StaticInt8 and QAT share (None: weightlight.hardware decides).
 PerChannel = Annotated[
@@ -58,6 +59,7 @@ class StaticInt8(Config):
     exclude_types: tuple[str, ...] = Field(
         (), description="torch.nn layer types kept in float, e.g. [LayerNorm]."
     )
+    smooth: Smooth = None
 
 
 def calibration_batches(data: Data | None, batches: int, what: str) -> list:
@@ -74,6 +76,13 @@ def calibration_batches(data: Data | None, batches: int, what: str) -> list:
     return inputs
 
 
+def smoothed(model: nn.Module, alpha: float | None, data: Data | None) -> nn.Module:
+    """`model` with SmoothQuant folded in on `data.calib` (itself when `alpha` is None)."""
+    if alpha is None:
+        return model
+    return smooth(model, calibration_batches(data, 8, "smooth"), alpha)
+
+
 def _mapping(model: nn.Module, config: StaticInt8, calibration: str):
     check_layer_names(model, config.exclude, "StaticInt8.exclude")
     return _fx.qconfig_mapping(
@@ -87,6 +96,7 @@ def _mapping(model: nn.Module, config: StaticInt8, calibration: str):
 
 @handler(StaticInt8)
 def static_int8(model: nn.Module, config: StaticInt8, data: Data | None) -> nn.Module:
+    model = smoothed(model, config.smooth, data)
     mapping = _mapping(model, config, config.calibration)
     inputs = calibration_batches(data, config.batches, "static_int8")
     prepared = _fx.prepare(model, mapping, take(inputs[0], 1))

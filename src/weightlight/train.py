@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable, Iterable
 
 import torch
@@ -60,6 +61,7 @@ def train(
     progress: bool = True,
     in_place: bool = False,
     device: str | None = None,
+    max_seconds: float | None = None,
 ) -> nn.Module:
     """Train a copy of `model` on `data.train` and return it in eval mode.
 
@@ -80,6 +82,8 @@ def train(
         device: auto, cpu, cuda or cuda:N (default: `accelerator.current_device()`, `auto`
             unless a caller chose). The model (and a loss module's parameters and teachers)
             train there and come back to the device they started on.
+        max_seconds: a time budget: stop after the first step that ends past it (the
+            schedule still spans `epochs`, so a stopped run ends at a higher learning rate).
 
     Example:
         >>> import weightlight as wl
@@ -89,6 +93,8 @@ def train(
         raise UserError(f"epochs must be > 0, got {epochs}", "use e.g. epochs: 3")
     if lr <= 0:
         raise UserError(f"lr must be > 0, got {lr}", "use e.g. lr: 0.001")
+    if max_seconds is not None and max_seconds <= 0:
+        raise UserError(f"max_seconds must be > 0, got {max_seconds}", "use e.g. 600")
     loss_fn = loss or TaskLoss(get_task(data.task), data.adapter)
     callbacks = list(callbacks)
     accelerator = Accelerator.start(device)  # a bad or missing device fails before any work
@@ -110,6 +116,7 @@ def train(
     sched = _schedule(schedule, opt, lr, total)
 
     step = 0
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     with _progress(progress and accelerator.is_main, total) as advance:
         while step < total:
             if isinstance(loader.sampler, DistributedSampler):
@@ -133,6 +140,8 @@ def train(
                 for cb in callbacks:
                     cb(step, total, net)
                 advance(value.item())
+                if deadline is not None and time.monotonic() > deadline:
+                    total = step  # out of time: this step was the last
                 if step >= total:
                     break
     if isinstance(loss_fn, nn.Module):

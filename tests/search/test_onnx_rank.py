@@ -1,4 +1,4 @@
-"""Ranking ONNX nodes for ORT int8 (search/onnx_rank.py) on a small BERT built from a config.
+"""Ranking ONNX nodes for ORT int8 (export/onnx_rank.py) on a small BERT built from a config.
 
 One FFN-output MatMul is made fragile the way real encoders are (one huge post-GELU channel
 stretches the per-tensor activation range, so int8 rounds every other channel coarsely); the
@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 import weightlight as wl
 from weightlight.data import from_loaders
-from weightlight.search.onnx_rank import fake_quant_activation, fake_quant_weight, rank_onnx_nodes
+from weightlight.export.onnx_rank import fake_quant_activation, fake_quant_weight, rank_onnx_nodes
 
 transformers = pytest.importorskip("transformers")
 FRAGILE = "/encoder/layer.0/output/dense/MatMul"

@@ -75,7 +75,8 @@ def distill_command(
     teachers = teachers or []
     if not teachers and student is None:
         raise UserError("no teacher and no --student given", "name a teacher model or --student")
-    dataset = wl.data.load_data(data)
+    # a text file is tokenized by the teacher's (or student's) Hugging Face folder
+    dataset = wl.data.load_data(data, model=teachers[0] if teachers else student)
     loaded = [wl.models.load_model(t, factory=arch, trust=trust) for t in teachers]
     net = (
         wl.models.load_model(student, trust=trust)

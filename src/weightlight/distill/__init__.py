@@ -9,6 +9,11 @@ Methods (one config each, `method` literal in brackets):
 - `BornAgain` ("self"): born-again self-distillation; the model's earlier copy teaches it.
 - `Online` ("online"): deep mutual learning between peers, no teacher.
 - `MultiTeacher` ("multi_teacher"): a weighted ensemble of teachers.
+- `Hidden` ("hidden"): hidden-state + pooled-embedding matching of any Hugging Face
+  transformer on unlabelled text (a pruned encoder back towards its teacher).
+- `LanguageModel` ("lm"): token-level KL from a causal LM teacher's logits.
+
+Every method takes `max_seconds`, a time budget after which training stops.
 
 The losses are pure functions in `weightlight.distill.losses`; all training goes through
 `weightlight.train`, so the same call runs under `torchrun` with DDP.
@@ -28,13 +33,17 @@ from weightlight.distill.attention import Attention
 from weightlight.distill.born_again import BornAgain
 from weightlight.distill.core import HANDLERS, DistillConfig, Teacher
 from weightlight.distill.feature import Feature
+from weightlight.distill.hidden import Hidden
+from weightlight.distill.language_model import LanguageModel
 from weightlight.distill.logit import Logit
 from weightlight.distill.multi_teacher import MultiTeacher
 from weightlight.distill.online import Online
 from weightlight.distill.relation import Relation
 from weightlight.errors import UserError
 
-CONFIGS = (Logit, Feature, Attention, Relation, BornAgain, Online, MultiTeacher)
+CONFIGS = (
+    Logit, Feature, Attention, Relation, BornAgain, Online, MultiTeacher, Hidden, LanguageModel
+)  # fmt: skip
 
 __all__ = [
     "CONFIGS",
@@ -42,6 +51,8 @@ __all__ = [
     "BornAgain",
     "DistillConfig",
     "Feature",
+    "Hidden",
+    "LanguageModel",
     "Logit",
     "MultiTeacher",
     "Online",
@@ -92,10 +103,14 @@ def distill(
             f"the student is a {type(student).__name__}, not an nn.Module",
             "pass a PyTorch model (e.g. wl.models.shrink(teacher, width=0.5))",
         )
-    if data.task != "classification":
+    if data.task not in config.TASKS:
+        others = [c.__name__ for c in CONFIGS if data.task in c.TASKS]
         raise UserError(
-            f"distillation needs a classification task, the data is '{data.task}'",
-            "use classification data (logits per class)",
+            f"distill method '{config.method}' needs a {' or '.join(config.TASKS)} task, the "
+            f"data is '{data.task}'",
+            f"use wl.distill.{' / '.join(others)} for {data.task} data"
+            if others
+            else f"use {config.TASKS[0]} data",
         )
     # The handlers train in place (hooks must sit on the model being trained): give them a copy.
     with use_device(device):

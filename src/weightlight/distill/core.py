@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.distributed as dist
@@ -36,7 +37,19 @@ class DistillConfig(Finetune):
     training loop's (3e-3) rather than the gentler fine-tuning one.
     """
 
+    # The data tasks a method can learn from (`wl.distill` refuses the others in one line).
+    TASKS: ClassVar[tuple[str, ...]] = ("classification",)
+
     lr: float = Field(3e-3, gt=0, description="Peak learning rate (one-cycle schedule).")
+    max_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Time budget: stop training after this many seconds (None: all epochs).",
+    )
+
+    def train_kwargs(self) -> dict:
+        """Keyword arguments for `weightlight.train`, the time budget included."""
+        return {**super().train_kwargs(), "max_seconds": self.max_seconds}
 
 
 handles = HANDLERS.register  # `@handles(Config)`: the function that runs that config class

@@ -1,13 +1,15 @@
-"""Hidden-state distillation of a sentence encoder on unlabelled text.
+"""Hidden-state / embedding distillation of a transformer on unlabelled text (`Hidden`).
 
-After heads and FFN neurons are pruned (`weightlight.prune.encoder`), the student has the
-teacher's depth and hidden width, so every block's output can be matched one to one: the loss
-is the per-token MSE of each block's hidden states (TinyBERT's hidden-state term) plus
-`1 - cosine` of the mean-pooled embeddings, the figure an embedding model is judged on. No
-labels are needed: any text the model will see is training data.
+The student's hidden states are matched to the teacher's through a layer map (student state i
+<- teacher state j, read with `output_hidden_states=True`, so any Hugging Face encoder or
+decoder works): per-token MSE or 1 - cosine (TinyBERT's hidden-state term), plus `1 - cosine`
+of the pooled embeddings, the figure an embedding model is judged on. No labels are needed:
+any text the model will see is training data. After heads and FFN neurons are pruned the
+student keeps the teacher's hidden width, so states compare without a projection; a student
+with fewer blocks is mapped uniformly.
 
-The loop is short and local because the batches are dicts of token tensors; the losses are
-`distill.losses` functions and the block outputs are captured by `distill.taps.Taps`.
+`distill_hidden` is the same loss in a short local loop over a list of batches, for
+benchmarks/bench_encoder.py.
 """
 
 from __future__ import annotations
@@ -15,14 +17,130 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from weightlight.distill.losses import embedding_cosine_loss, masked_hidden_loss
-from weightlight.distill.taps import Taps
+from weightlight.adapter import ModelAdapter
+from weightlight.batch import split
+from weightlight.data import Data
+from weightlight.distill.core import (
+    DistillConfig,
+    DistillLoss,
+    Teacher,
+    fit,
+    handles,
+    single_teacher,
+)
+from weightlight.distill.losses import (
+    embedding_cosine_loss,
+    masked_cosine_loss,
+    masked_hidden_loss,
+)
+from weightlight.distill.states import forward_states, layer_map
 from weightlight.errors import UserError
-from weightlight.models.encoder import Batch, encoder_layers, mean_pool, run_encoder
+from weightlight.models.encoder import Batch, SentenceEncoder
+from weightlight.outputs import output_tensor
+from weightlight.pooling import pool
+
+
+class Hidden(DistillConfig):
+    """Hidden-state + embedding distillation of any Hugging Face transformer.
+
+    loss = hidden_weight * sum over mapped layers of d(h_s,i, h_t,j) over real tokens
+         + embedding_weight * (1 - cosine(pooled student, pooled teacher)),
+    with d the per-token MSE (`hidden_loss: mse`) or 1 - cosine (`cosine`).
+
+    Example (YAML): `distill: {method: hidden, epochs: 2, lr: 1e-4, max_seconds: 600}`
+    """
+
+    TASKS: ClassVar[tuple[str, ...]] = ("embedding", "classification", "regression", "causal_lm")
+
+    method: Literal["hidden"] = "hidden"
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate (one-cycle schedule).")
+    epochs: float = Field(2, gt=0, description="Passes over the training text.")
+    weight_decay: float = Field(0.0, ge=0, description="Decoupled weight decay.")
+    layers: dict[int, int] | None = Field(
+        None,
+        description="Student hidden state -> teacher's (0 = embeddings, k = block k); "
+        "default: uniform (student block i <- teacher block i * teacher/student blocks).",
+    )
+    hidden_loss: Literal["mse", "cosine"] = Field(
+        "mse", description="Per-token distance of hidden states: mse or cosine."
+    )
+    hidden_weight: float = Field(1.0, ge=0, description="Weight of the hidden-state terms.")
+    embedding_weight: float = Field(
+        10.0, ge=0, description="Weight of 1 - cosine of the pooled embeddings."
+    )
+
+
+class HiddenLoss(DistillLoss):
+    """The `Hidden` loss on one batch; the layer map is fixed on the first call."""
+
+    def __init__(
+        self, teacher: nn.Module, config: Hidden, adapter: ModelAdapter, task: str
+    ) -> None:
+        super().__init__([teacher])
+        self.config, self.adapter, self.task = config, adapter, task
+        self.pairs: dict[int, int] | None = None
+
+    def compute(self, model: nn.Module, inputs, targets=None) -> torch.Tensor:
+        (teacher,) = self.teachers
+        with torch.no_grad():
+            t_out, t_states = forward_states(teacher, inputs, "teacher")
+        s_out, s_states = forward_states(model, inputs, "student")
+        if self.pairs is None:
+            self.pairs = checked_pairs(s_states, t_states, self.config.layers)
+        mask = inputs.get("attention_mask")
+        if mask is None:
+            mask = torch.ones(s_states[-1].shape[:2], device=s_states[-1].device)
+        distance = masked_hidden_loss if self.config.hidden_loss == "mse" else masked_cosine_loss
+        hidden = sum(distance(s_states[i], t_states[j], mask) for i, j in self.pairs.items())
+        pooled = embedding_cosine_loss(
+            self._pooled(s_out, s_states, mask), self._pooled(t_out, t_states, mask)
+        )
+        return self.config.hidden_weight * hidden + self.config.embedding_weight * pooled
+
+    def _pooled(self, out, states, mask) -> torch.Tensor:
+        """The embedding the task reads (the data's declared output and pooling) for embedding
+        data; the mean of the last hidden state for any other task."""
+        if self.task == "embedding":
+            value = output_tensor(out, self.adapter.output)
+            if value.dim() == 3:
+                value = pool(value, mask, self.adapter.pooling or "mean")
+            return value.flatten(1)
+        return pool(states[-1], mask, "mean")
+
+
+def checked_pairs(s_states, t_states, given: dict[int, int] | None) -> dict[int, int]:
+    """The layer map, once the widths of every mapped pair are known to match."""
+    pairs = layer_map(len(s_states) - 1, len(t_states) - 1, given)
+    for i, j in pairs.items():
+        if s_states[i].shape[-1] != t_states[j].shape[-1]:
+            raise UserError(
+                f"student hidden state {i} has width {s_states[i].shape[-1]}, the teacher's "
+                f"{j} has {t_states[j].shape[-1]}",
+                "prune heads / FFN neurons / blocks, not the hidden width, before distill "
+                "method 'hidden'",
+            )
+    return pairs
+
+
+@handles(Hidden)
+def distill_hidden_states(
+    student: nn.Module, config: Hidden, data: Data, teacher: Teacher, progress: bool
+) -> nn.Module:
+    teacher = single_teacher(teacher, config.method)
+    loss = HiddenLoss(teacher, config, data.adapter, data.task)
+    with torch.no_grad():  # width / layer-map mistakes fail here, before any training
+        loss.compute(student.eval(), _inputs(data.example_batch(2)))
+    return fit(student, loss, data, config, progress)
+
+
+def _inputs(batch):
+    return split(batch)[0]
 
 
 def distill_hidden(
@@ -60,12 +178,17 @@ def distill_hidden(
     if epochs <= 0 or lr <= 0:
         raise UserError(f"epochs and lr must be > 0, got {epochs} and {lr}", "e.g. 2 and 1e-4")
     # Trained in eval mode: dropout would only add noise to an exact-match objective.
-    student = copy.deepcopy(student).eval()
-    teacher = copy.deepcopy(teacher).eval().requires_grad_(False)
-    s_names, t_names = _block_names(student), _block_names(teacher)
-    if len(s_names) != len(t_names):
+    wrapped = isinstance(student, SentenceEncoder)
+    student = copy.deepcopy(_unwrap(student)).eval()
+    teacher = copy.deepcopy(_unwrap(teacher)).eval().requires_grad_(False)
+    config = Hidden(hidden_weight=hidden_weight, embedding_weight=embedding_weight)
+    loss_fn = HiddenLoss(teacher, config, ModelAdapter(), task="regression")
+    with torch.no_grad():
+        _, s_states = forward_states(student, batches[0], "student")
+        _, t_states = forward_states(teacher, batches[0], "teacher")
+    if len(s_states) != len(t_states):
         raise UserError(
-            f"student has {len(s_names)} blocks, teacher {len(t_names)}",
+            f"student has {len(s_states) - 1} blocks, teacher {len(t_states) - 1}",
             "distill_hidden matches blocks one to one: prune heads / neurons, not layers",
         )
     steps = max(1, math.ceil(epochs * len(batches)))
@@ -75,30 +198,18 @@ def distill_hidden(
         opt, lambda i: min((i + 1) / warm, max(0.0, (steps - i) / (steps - warm + 1)))
     )
     order = torch.Generator().manual_seed(seed)
-    with Taps(student, s_names, role="student") as s_taps, Taps(teacher, t_names) as t_taps:
-        for step in range(steps):
-            if step % len(batches) == 0:
-                perm = torch.randperm(len(batches), generator=order).tolist()
-            batch = batches[perm[step % len(batches)]]
-            mask = batch["attention_mask"]
-            with torch.no_grad():
-                t_pooled = mean_pool(run_encoder(teacher, batch), mask)
-            s_pooled = mean_pool(run_encoder(student, batch), mask)
-            hidden = sum(
-                masked_hidden_loss(s_taps[s], t_taps[t], mask)
-                for s, t in zip(s_names, t_names, strict=True)
-            )
-            loss = hidden_weight * hidden + embedding_weight * embedding_cosine_loss(
-                s_pooled, t_pooled
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return student.eval()
+    for step in range(steps):
+        if step % len(batches) == 0:
+            perm = torch.randperm(len(batches), generator=order).tolist()
+        batch = dict(batches[perm[step % len(batches)]])
+        loss = loss_fn.compute(student, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return SentenceEncoder(student.eval()) if wrapped else student.eval()
 
 
-def _block_names(model: nn.Module) -> list[str]:
-    """Module names of the encoder blocks, in order (what `Taps` hooks)."""
-    names = {id(m): n for n, m in model.named_modules()}
-    return [names[id(block)] for block in encoder_layers(model)]
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The Hugging Face model inside a `SentenceEncoder` (it takes output_hidden_states)."""
+    return model.model if isinstance(model, SentenceEncoder) else model

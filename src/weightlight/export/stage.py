@@ -1,6 +1,11 @@
 """The recipe's export stage: `Export` config and its handler (fp32 ONNX, then optional int8).
 
 YAML: `export: {format: onnx, optimize: all, quantize: static_int8, calibration: percentile}`
+
+Two int8 options keep transformer outliers under control: `smooth` (SmoothQuant scales folded
+into the torch model's norms / producing Linears before export, so the graph keeps its shape)
+and `keep_fp32` (the N nodes that int8 hurts most, ranked on the data by `onnx_rank`, stay in
+fp32).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from weightlight.data import Data
 from weightlight.export.ort import OrtModel
 from weightlight.export.ort_nbits import NBits
 from weightlight.export.ort_quant import OrtDynamicInt8, OrtStaticInt8, quantize_onnx
+from weightlight.quantize.smoothing import Smooth
 
 
 class Export(Config):
@@ -43,6 +49,12 @@ class Export(Config):
         None, description="int8 with 7-bit weights; None: on exactly where the CPU needs it."
     )
     exclude_nodes: tuple[str, ...] = Field((), description="ONNX node names kept in fp32.")
+    smooth: Smooth = None
+    keep_fp32: int = Field(
+        0,
+        ge=0,
+        description="Keep the N ONNX nodes int8 hurts most in fp32 (ranked on the data).",
+    )
     tolerance: float | None = Field(
         None,
         gt=0,
@@ -62,6 +74,12 @@ class Export(Config):
     def _one_quantization(self) -> Export:
         if self.quantize and self.weight_only:
             raise ValueError("choose quantize (int8) or weight_only (MatMulNBits), not both")
+        return self
+
+    @model_validator(mode="after")
+    def _int8_options_need_int8(self) -> Export:
+        if self.quantize is None and (self.smooth is not None or self.keep_fp32):
+            raise ValueError("smooth and keep_fp32 are int8 options: set quantize too")
         return self
 
     def quant_config(self) -> OrtStaticInt8 | OrtDynamicInt8 | None:
@@ -103,6 +121,10 @@ def export(model: nn.Module, config: Config, data: Data, path: str | Path) -> Or
 def _export_onnx(model: nn.Module, config: Export, data: Data, path: Path) -> OrtModel:
     from weightlight.export.onnx import export_onnx
 
+    if config.smooth is not None:
+        from weightlight.quantize.static import smoothed
+
+        model = smoothed(model, config.smooth, data)
     if config.kv_cache:
         from weightlight.export.decoder import export_decoder
 
@@ -128,4 +150,10 @@ def _export_onnx(model: nn.Module, config: Export, data: Data, path: Path) -> Or
     quant = config.quant_config()
     if quant is None:
         return fp32
+    if config.keep_fp32:
+        from weightlight.export.onnx_rank import rank_onnx_nodes
+
+        ranking = rank_onnx_nodes(fp32, data, quant, measure_top=2 * config.keep_fp32 + 2)
+        fragile = tuple(ranking.names[: config.keep_fp32])
+        quant = quant.model_copy(update={"exclude_nodes": (*quant.exclude_nodes, *fragile)})
     return quantize_onnx(fp32, data, path.with_suffix(".int8.onnx"), quant)

@@ -19,6 +19,7 @@ from weightlight.data import Data
 from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx
 from weightlight.quantize.dispatch import handler, rebuilder
+from weightlight.quantize.smoothing import Smooth
 
 DynamicLayer = Literal["Linear", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell"]
 
@@ -37,6 +38,7 @@ class Dynamic(Config):
         True, description="One weight scale per output row for Linear layers (more accurate)."
     )
     exclude: tuple[str, ...] = Field((), description="Layer names kept in float.")
+    smooth: Smooth = None
 
     @model_validator(mode="before")
     @classmethod
@@ -62,10 +64,17 @@ def _spec(model: nn.Module, config: Dynamic) -> dict:
 
 @handler(Dynamic)
 def dynamic_int8(model: nn.Module, config: Dynamic, data: Data | None) -> nn.Module:
+    from weightlight.quantize.static import smoothed
+
+    return _quantize_dynamic(smoothed(model, config.smooth, data), config)
+
+
+def _quantize_dynamic(model: nn.Module, config: Dynamic) -> nn.Module:
     with _fx.quiet():
         return torch.ao.quantization.quantize_dynamic(model, _spec(model, config), inplace=True)
 
 
 @rebuilder(Dynamic)
 def _rebuild(model: nn.Module, config: Dynamic, example: torch.Tensor) -> nn.Module:
-    return dynamic_int8(model, config, None)
+    # a saved smoothed model's state_dict carries the folded weights: no smoothing here
+    return _quantize_dynamic(model, config)

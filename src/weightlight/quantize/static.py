@@ -30,6 +30,7 @@ from weightlight.layer_names import check_layer_names
 from weightlight.quantize import _fx, _pt2e
 from weightlight.quantize._capture import CaptureError, first_line
 from weightlight.quantize.dispatch import handler, layer_types, rebuilder
+from weightlight.quantize.smoothing import Smooth, smooth
 
 # The CPU-dependent int8 settings StaticInt8 and QAT share (None: weightlight.hardware decides).
 PerChannel = Annotated[
@@ -66,6 +67,7 @@ class StaticInt8(Config):
     exclude_types: tuple[str, ...] = Field(
         (), description="torch.nn layer types kept in float, e.g. [LayerNorm]."
     )
+    smooth: Smooth = None
 
 
 def calibration_batches(data: Data | None, batches: int, what: str) -> list:
@@ -80,6 +82,13 @@ def calibration_batches(data: Data | None, batches: int, what: str) -> list:
             "give the data a non-empty calibration split",
         )
     return inputs
+
+
+def smoothed(model: nn.Module, alpha: float | None, data: Data | None) -> nn.Module:
+    """`model` with SmoothQuant folded in on `data.calib` (itself when `alpha` is None)."""
+    if alpha is None:
+        return model
+    return smooth(model, calibration_batches(data, 8, "smooth"), alpha)
 
 
 def _mapping(model: nn.Module, config: StaticInt8, calibration: str):
@@ -163,6 +172,7 @@ def _calibrate(prepared: nn.Module, inputs: list, device) -> None:
 
 @handler(StaticInt8)
 def static_int8(model: nn.Module, config: StaticInt8, data: Data | None) -> nn.Module:
+    model = smoothed(model, config.smooth, data)
     inputs = calibration_batches(data, config.batches, "static_int8")
     return _quantized(model, config, inputs, config.calibration)
 

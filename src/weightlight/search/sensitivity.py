@@ -6,7 +6,7 @@ fragile layer. Cosine rather than accuracy because one layer alone rarely moves 
 small eval set, while the output drift it causes adds up when all layers are quantized.
 ONNX Runtime int8 (an export stage with `exclude_nodes: {fragile: ...}`): per ONNX node of the
 exported (for BERT-like models: fused) graph; a cheap proxy error orders every node and only
-the worst few are quantized alone by ORT (`search/onnx_rank.py`: minutes, not an hour).
+the worst few are quantized alone by ORT (`export/onnx_rank.py`: minutes, not an hour).
 Pruning: `wl.prune.sensitivity` at one ratio (metric drop with that layer pruned alone).
 """
 
@@ -23,7 +23,7 @@ from weightlight._io import write_text_atomic
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
-from weightlight.search.onnx_rank import NodeRanking, Progress, rank_onnx_nodes
+from weightlight.export.onnx_rank import NodeRanking, Progress, rank_onnx_nodes
 
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -110,7 +110,7 @@ def onnx_quantization_sensitivity(
 ) -> NodeRanking:
     """The weighted ONNX nodes of `model`'s export, most fragile under ORT int8 first (names
     as `exclude_nodes` takes them): a proxy error for every node, then the `measure_top`
-    worst quantized alone by ORT and scored by output cosine vs fp32 (`search.onnx_rank`).
+    worst quantized alone by ORT and scored by output cosine vs fp32 (`export.onnx_rank`).
 
     Args:
         model: the fp32 torch model (exported once, as the stage would).

@@ -51,8 +51,9 @@ def _with_outlier_features(model, channels=(0, 1), scale=30.0):
     net = copy.deepcopy(model)
     with torch.no_grad():
         for block in net.model.layers:
-            for norm, layers in ((block.input_layernorm, ("q_proj", "k_proj", "v_proj")),
-                                 (block.post_attention_layernorm, ("gate_proj", "up_proj"))):  # fmt: skip
+            feeds = ((block.input_layernorm, ("q_proj", "k_proj", "v_proj")),
+                     (block.post_attention_layernorm, ("gate_proj", "up_proj")))  # fmt: skip
+            for norm, layers in feeds:
                 norm.weight[list(channels)] *= scale
                 for owner in (block.self_attn, block.mlp):
                     for name in layers:

@@ -118,9 +118,14 @@ def _taylor(layer: nn.Module) -> torch.Tensor:
 
 
 def _gradients(model: nn.Module, blocks: nn.ModuleList, data: Data, batches: int) -> None:
+    blocks.zero_grad(set_to_none=True)
+    with torch.enable_grad():  # the caller may be inside no_grad
+        _backward(model, data, batches)
+
+
+def _backward(model: nn.Module, data: Data, batches: int) -> None:
     from weightlight.tasks import task_loss
 
-    blocks.zero_grad(set_to_none=True)
     for inputs, targets in _batches(data, batches):
         try:
             loss = task_loss(data.task_spec, data.adapter.forward(model, inputs), targets)

@@ -1,6 +1,7 @@
 """Hidden-state distillation of a sentence encoder on unlabelled text.
 
-After heads and FFN neurons are pruned (`weightlight.prune.encoder`), the student has the
+After heads and FFN neurons are pruned (`wl.prune.Structured(head_ratio=..., ffn_ratio=...)`),
+the student has the
 teacher's depth and hidden width, so every block's output can be matched one to one: the loss
 is the per-token MSE of each block's hidden states (TinyBERT's hidden-state term) plus
 `1 - cosine` of the mean-pooled embeddings, the figure an embedding model is judged on. No
@@ -52,8 +53,8 @@ def distill_hidden(
         The trained student in eval mode, with no hooks left on it.
 
     Example:
-        >>> student = distill_hidden(prune_encoder(encoder, calib, ffn_ratio=0.5), encoder,
-        ...                          train_batches, epochs=2)
+        >>> small = wl.prune(encoder, wl.prune.Structured(ratio=0.5), calib_data)
+        >>> student = distill_hidden(small, encoder, train_batches, epochs=2)
     """
     if not batches:
         raise UserError("distill_hidden got no batches", "pass tokenized batches of text")

@@ -131,6 +131,12 @@ def build_pruner(
             "importance 'activation' scores transformer heads and FFN neurons, not channels",
             "use importance l2, l1 or taylor for this model",
         )
+    if config.head_ratio > 0 or config.ffn_ratio is not None or config.layers > 0:
+        raise UserError(
+            "head_ratio / ffn_ratio / layers prune a transformer at once; channel pruning "
+            "(gradual or with layer_ratios) does not take them",
+            "prune heads, FFN neurons and blocks with a one-shot Structured config",
+        )
     ignored = list(modules_by_name(model, config.ignore, "Structured.ignore").values())
     per_layer = modules_by_name(model, config.layer_ratios, "Structured.layer_ratios")
     # Declared so that channel pruning keeps every head's slices together; whole heads of
@@ -347,10 +353,15 @@ def _fix_attention_attributes(model: nn.Module) -> None:
 
 def _accumulate_gradients(model: nn.Module, data: Data, batches: int) -> None:
     """Taylor importance needs d(loss)/d(weight): sum gradients over a few calib batches."""
+    model.zero_grad(set_to_none=True)
+    with torch.enable_grad():  # the caller may be inside no_grad
+        _backward(model, data, batches)
+
+
+def _backward(model: nn.Module, data: Data, batches: int) -> None:
     from weightlight.batch import split
     from weightlight.tasks import task_loss
 
-    model.zero_grad(set_to_none=True)
     for i, b in enumerate(data.calib):
         if i >= batches:
             break

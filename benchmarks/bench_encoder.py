@@ -89,7 +89,7 @@ def student(teacher: SentenceEncoder, calib, train, args) -> SentenceEncoder:
         round_to=8,
         calib_batches=len(calib),
     )
-    calib_data = wl.data.from_loaders(calib, calib, task="embedding", name="calib")
+    calib_data = wl.data.from_loaders(calib, calib, task="embedding", pooling="mean", name="calib")
     pruned = wl.prune(teacher, config, calib_data)
     path = args.out / f"student-h{args.head_ratio}-f{args.ffn_ratio}-e{args.epochs}.safetensors"
     if path.is_file():

@@ -41,4 +41,4 @@ def pruned_encoder(encoder, batches, *, head_ratio: float = 0.0, ffn_ratio: floa
 def encoder_data(batches):
     import weightlight as wl
 
-    return wl.data.from_loaders(batches, batches, task="embedding", name="text")
+    return wl.data.from_loaders(batches, batches, task="embedding", pooling="mean", name="text")

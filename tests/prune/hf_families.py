@@ -1,6 +1,6 @@
-"""Tiny Hugging Face models of each family structured pruning supports (random weights, 2 blocks,
-hidden 64, 4 heads of 16, FFN 128; Llama and Qwen2 with 2 key/value heads), their data, and the
-parameter count a head / FFN pruning must leave, from the config arithmetic."""
+"""Tiny Hugging Face models of each family structured pruning supports (random weights, 2
+blocks, hidden 64, 4 heads of 16, FFN 128; Llama, Qwen2 and Mistral with 2 key/value heads),
+their data, and the parameter count a head / FFN pruning must leave, from the shapes."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ SPECS = {
             "llama", kv_heads=2, qkv_bias=False, ffn_inputs=2, ffn_bias=False, reads_head_dim=True
         ),
         Spec("qwen2", kv_heads=2, ffn_inputs=2, ffn_bias=False, reads_head_dim=True),
+        Spec(
+            "mistral", kv_heads=2, qkv_bias=False, ffn_inputs=2, ffn_bias=False, reads_head_dim=True
+        ),
         Spec("vit", image=True, reads_head_dim=True),
     )  # fmt: skip
 }
@@ -69,6 +72,8 @@ def build(name: str) -> torch.nn.Module:
         model = t.LlamaForCausalLM(t.LlamaConfig(**_COMMON, num_key_value_heads=2))
     elif name == "qwen2":
         model = t.Qwen2ForCausalLM(t.Qwen2Config(**_COMMON, num_key_value_heads=2))
+    elif name == "mistral":
+        model = t.MistralForCausalLM(t.MistralConfig(**_COMMON, num_key_value_heads=2))
     elif name == "vit":
         model = t.ViTForImageClassification(t.ViTConfig(
             hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,

@@ -35,7 +35,6 @@ from weightlight.export.ort_nbits import quantize_nbits  # noqa: E402
 from weightlight.export.transformer import ffn_output_nodes  # noqa: E402
 from weightlight.hardware import cpu_features  # noqa: E402
 from weightlight.models.encoder import SentenceEncoder, embedding_agreement  # noqa: E402
-from weightlight.prune.encoder import prune_encoder  # noqa: E402
 from weightlight.quantize.smooth import smooth_encoder  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -82,7 +81,16 @@ def student(teacher: SentenceEncoder, calib, train, args) -> SentenceEncoder:
     """Heads and FFN neurons pruned on calibration text, then hidden-state distilled (cached)."""
     from safetensors.torch import load_file, save_file
 
-    pruned = prune_encoder(teacher, calib, head_ratio=args.head_ratio, ffn_ratio=args.ffn_ratio)
+    config = wl.prune.Structured(
+        ratio=0,
+        head_ratio=args.head_ratio,
+        ffn_ratio=args.ffn_ratio,
+        importance="activation",
+        round_to=8,
+        calib_batches=len(calib),
+    )
+    calib_data = wl.data.from_loaders(calib, calib, task="embedding", pooling="mean", name="calib")
+    pruned = wl.prune(teacher, config, calib_data)
     path = args.out / f"student-h{args.head_ratio}-f{args.ffn_ratio}-e{args.epochs}.safetensors"
     if path.is_file():
         pruned.load_state_dict(load_file(str(path)))

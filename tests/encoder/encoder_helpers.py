@@ -26,3 +26,19 @@ def padded_batches(n: int, size: int = 4, seed: int = 0) -> list[dict[str, torch
         mask = (torch.arange(ids.shape[1]) < lengths.unsqueeze(1)).long()
         batches.append({"input_ids": ids * mask, "attention_mask": mask})
     return batches
+
+
+def pruned_encoder(encoder, batches, *, head_ratio: float = 0.0, ffn_ratio: float = 0.0):
+    """Heads and FFN neurons removed through `wl.prune`, scored on `batches` (activations)."""
+    import weightlight as wl
+
+    config = wl.prune.Structured(ratio=0, head_ratio=head_ratio, ffn_ratio=ffn_ratio,
+                                 importance="activation", round_to=8,
+                                 calib_batches=len(batches))  # fmt: skip
+    return wl.prune(encoder, config, encoder_data(batches))
+
+
+def encoder_data(batches):
+    import weightlight as wl
+
+    return wl.data.from_loaders(batches, batches, task="embedding", pooling="mean", name="text")

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from encoder_helpers import padded_batches
+from encoder_helpers import padded_batches, pruned_encoder
 
 from weightlight.distill.hidden import distill_hidden
 from weightlight.distill.losses import embedding_cosine_loss, masked_hidden_loss
 from weightlight.errors import UserError
 from weightlight.models.encoder import embedding_agreement, embeddings
-from weightlight.prune.encoder import prune_encoder
 
 
 @pytest.mark.slow  # 180 training steps of a tiny BERT
 def test_distillation_recovers_the_teacher(encoder, batches):
-    student = prune_encoder(encoder, batches, head_ratio=0.5, ffn_ratio=0.75)
+    student = pruned_encoder(encoder, batches, head_ratio=0.5, ffn_ratio=0.75)
     heldout = padded_batches(4, seed=1)  # never trained on
     reference = embeddings(encoder, heldout)
     student_before = embeddings(student, heldout)

@@ -10,7 +10,6 @@ import weightlight as wl
 from weightlight.errors import UserError
 from weightlight.export.ort_nbits import quantize_nbits
 from weightlight.export.transformer import ffn_output_nodes
-from weightlight.prune.encoder import prune_encoder
 from weightlight.quantize.smooth import smooth_encoder
 
 
@@ -24,10 +23,12 @@ def token_data(batches) -> wl.data.Data:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, batches):
-    from encoder_helpers import tiny_encoder
+    from encoder_helpers import pruned_encoder, tiny_encoder
 
     encoder = tiny_encoder()
-    pruned = smooth_encoder(prune_encoder(encoder, batches, head_ratio=0.5, ffn_ratio=0.5), batches)
+    pruned = smooth_encoder(
+        pruned_encoder(encoder, batches, head_ratio=0.5, ffn_ratio=0.5), batches
+    )
     return wl.export.onnx(pruned, token_data(batches), tmp_path_factory.mktemp("enc") / "e.onnx")
 
 

@@ -1,18 +1,28 @@
-"""Heads and FFN neurons scored on text and physically removed from a BERT encoder."""
+"""Heads and FFN neurons of a sentence encoder (a wrapped BERT) scored on padded text and
+physically removed through `wl.prune` (`Structured(importance="activation")`)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from encoder_helpers import padded_batches
+from encoder_helpers import encoder_data, padded_batches, pruned_encoder
 
+import weightlight as wl
 from weightlight.errors import UserError
 from weightlight.models.encoder import embeddings
-from weightlight.prune.encoder import importance, prune_encoder
+from weightlight.models.hf_arch import blocks as block_list
+from weightlight.models.hf_arch import find_family
+from weightlight.prune.transformer_scores import unit_scores
+
+
+def importance(encoder, batches):
+    hf, family = find_family(encoder)
+    layers = block_list(hf, family)[1]
+    return unit_scores(encoder, layers, family, "activation", encoder_data(batches), 99)
 
 
 def test_shapes_shrink_and_the_input_model_is_kept(encoder, batches):
-    pruned = prune_encoder(encoder, batches, head_ratio=0.25, ffn_ratio=0.5)
+    pruned = pruned_encoder(encoder, batches, head_ratio=0.25, ffn_ratio=0.5)
     for block in pruned.model.encoder.layer:
         attn = block.attention.self
         assert attn.num_attention_heads == 3 and attn.all_head_size == 48  # 4 -> 3 heads of 16
@@ -38,7 +48,7 @@ def test_units_that_contribute_nothing_are_the_ones_removed(encoder, batches):
             block.attention.output.dense.weight[:, 16:32] = 0
             block.attention.output.dense.weight[:, 48:64] = 0
             block.output.dense.weight[:, :64] = 0
-    pruned = prune_encoder(encoder, batches, head_ratio=0.5, ffn_ratio=0.5)
+    pruned = pruned_encoder(encoder, batches, head_ratio=0.5, ffn_ratio=0.5)
     torch.testing.assert_close(embeddings(pruned, batches), embeddings(encoder, batches),
                                rtol=0, atol=1e-5)  # fmt: skip
     heads, ffn = importance(encoder, batches)
@@ -54,11 +64,11 @@ def test_padding_does_not_count(encoder):
 
 
 @pytest.mark.parametrize("kwargs", [{"head_ratio": 1.0}, {"ffn_ratio": -0.1}])
-def test_bad_ratios_are_user_errors(encoder, batches, kwargs):
-    with pytest.raises(UserError, match="must be in"):
-        prune_encoder(encoder, batches, **kwargs)
+def test_bad_ratios_are_user_errors(kwargs):
+    with pytest.raises(UserError, match="Structured.(head|ffn)_ratio"):
+        wl.prune.Structured(**kwargs)
 
 
-def test_a_model_without_encoder_blocks_is_a_user_error(batches):
-    with pytest.raises(UserError, match="encoder.layer"):
-        prune_encoder(torch.nn.Linear(3, 3), batches, ffn_ratio=0.5)
+def test_a_model_without_transformer_blocks_is_a_user_error(batches):
+    with pytest.raises(UserError, match="apply to the transformer families"):
+        pruned_encoder(torch.nn.Linear(3, 3), batches, ffn_ratio=0.5)

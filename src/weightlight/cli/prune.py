@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import typer
@@ -71,7 +73,11 @@ def sensitivity(
 @app.command("prune")
 def prune_command(
     model: str = typer.Argument(..., help="Model file (.safetensors/.pt) or built-in name."),
-    out: Path = typer.Option(..., help="Where to save the pruned model (.safetensors)."),
+    out: Path = typer.Option(
+        ...,
+        help="Where to save the pruned model: a .safetensors file, or for a Hugging Face model "
+        "a new folder (save_pretrained: config updated, reloads as hf:FOLDER).",
+    ),
     method: str = typer.Option(
         "structured",
         help="structured (channels), unstructured (weights), nm (2:4) or gradual (the ratio "
@@ -90,6 +96,18 @@ def prune_command(
     finetune_epochs: float = typer.Option(
         0, help="Fine-tune epochs after pruning (0: none); for gradual, the training (default 5)."
     ),
+    head_ratio: float = typer.Option(
+        0.0, help="Transformers (structured): fraction of attention heads removed per block."
+    ),
+    ffn_ratio: float | None = typer.Option(
+        None, help="Transformers (structured): fraction of FFN neurons removed (default: ratio)."
+    ),
+    layers: float = typer.Option(
+        0.0, help="Transformers (structured): blocks dropped, a count (2) or a fraction (0.25)."
+    ),
+    importance: str = typer.Option(
+        "l2", help="Structured unit score: l2, l1, taylor, activation (transformers) or random."
+    ),
     data: str = typer.Option("digits", help=DATA_HELP),
     arch: str | None = typer.Option(None, "--arch", help=MODEL_FACTORY_HELP),
     trust: bool = typer.Option(False, "--trust", help=TRUST_HELP),
@@ -97,17 +115,36 @@ def prune_command(
 ) -> None:
     """Prune one model, save it, and print it next to the unpruned one."""
     config = _config(method, ratio, finetune_epochs, scope, target, schedule)  # before loading
-    check_writable(out)
+    config = _transformer_options(config, head_ratio, ffn_ratio, layers, importance)
+    check_writable(out, folder=not out.suffix)
+    if not out.suffix and out.exists() and any(out.iterdir()):
+        raise UserError(f"'{out}' is a folder with files in it", "choose a new folder for --out")
     resolve_device(device)
-    dataset = wl.data.load_data(data)
+    dataset = wl.data.load_data(data, model=model)  # a text file: hf:FOLDER's tokenizer
     net = wl.models.load_model(model, factory=arch, trust=trust)
     pruned = wl.prune(net, config, dataset, device=device)
-    wl.models.save_model(pruned, out)
+    _save(pruned, out)
     rows = [
         wl.measure(m, dataset, name=n, runs=20) for n, m in (("unpruned", net), (method, pruned))
     ]
     console.print(measurement_table(rows, baseline=rows[0]))
     console.print(f"saved to {out}")
+
+
+def _save(model, out: Path) -> None:
+    """A file by its suffix; a Hugging Face model into a folder (written aside, then moved)."""
+    if out.suffix:
+        wl.models.save_model(model, out)
+        return
+    if not hasattr(model, "save_pretrained"):
+        raise UserError(f"--out '{out}' is a folder, but only Hugging Face models save to one",
+                        "give a .safetensors file name")  # fmt: skip
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    if out.exists():
+        out.rmdir()  # empty (checked before pruning)
+    os.replace(tmp, out)
 
 
 def _config(
@@ -134,6 +171,20 @@ def _config(
         training = finetune or {"epochs": 5}
         return wl.prune.Gradual(target=final, schedule=schedule, training=training)
     return _one_shot(method, ratio, finetune, scope)
+
+
+def _transformer_options(config, head_ratio, ffn_ratio, layers, importance):
+    """--head-ratio / --ffn-ratio / --layers / --importance: fields of a structured config."""
+    given = {"head_ratio": head_ratio, "ffn_ratio": ffn_ratio, "layers": layers,
+             "importance": importance}  # fmt: skip
+    changed = {k: v for k, v in given.items() if v != {"head_ratio": 0.0, "ffn_ratio": None,
+               "layers": 0.0, "importance": "l2"}[k]}  # fmt: skip
+    if not changed:
+        return config
+    if not isinstance(config, wl.prune.Structured):
+        flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise UserError(f"{flags} apply to --method structured", "drop them or use structured")
+    return wl.prune.Structured(**{**config.model_dump(), **changed})
 
 
 def _one_shot(method: str, ratio: float, finetune, scope: str | None):

@@ -170,8 +170,8 @@ def distill_hidden(
         The trained student in eval mode, with no hooks left on it.
 
     Example:
-        >>> student = distill_hidden(prune_encoder(encoder, calib, ffn_ratio=0.5), encoder,
-        ...                          train_batches, epochs=2)
+        >>> small = wl.prune(encoder, wl.prune.Structured(ratio=0.5), calib_data)
+        >>> student = distill_hidden(small, encoder, train_batches, epochs=2)
     """
     if not batches:
         raise UserError("distill_hidden got no batches", "pass tokenized batches of text")

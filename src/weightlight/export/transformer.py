@@ -22,7 +22,8 @@ def attention_dims(model) -> dict[str, int]:
     """{num_heads, hidden_size} of the model's attention as it runs now, for the fusions.
 
     Read from the attention modules rather than `config`, because pruning heads
-    (`weightlight.prune.encoder`) changes the modules but not the config; ORT fuses with one
+    (`weightlight.prune.transformer`) changes the modules (and the config, but a wrapped model's
+    config may be another object); ORT fuses with one
     head count, which is why that pruning keeps the same count in every block.
     """
     for module in model.modules():

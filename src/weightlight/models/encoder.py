@@ -1,7 +1,7 @@
 """Sentence encoders (Hugging Face BERT-like models) as the encoder techniques call them.
 
 The one place that knows how to call an encoder and read its output, so the compression
-techniques on transformers (`prune.encoder`, `distill.hidden`, `quantize.smooth`) stay
+techniques on transformers (`distill.hidden`, `quantize.smooth`) stay
 generic. A batch is a dict of token tensors, as a tokenizer returns it (`input_ids`,
 `attention_mask`, optionally `token_type_ids`); the output read is the last hidden state,
 and an embedding is its mean over real (unmasked) tokens, as sentence-transformers pools.

@@ -13,10 +13,12 @@ import logging
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from weightlight._optional import require
 from weightlight.errors import UserError
+from weightlight.models.hf_arch import Family, blocks, needs_rebuild, sync_attributes
 
 PREFIX = "hf:"
 
@@ -55,7 +57,14 @@ def load_hf(source: str | Path) -> nn.Module:
     if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
         cls = transformers.AutoModel
     try:
-        model = cls.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+        config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        family = needs_rebuild(config)
+        if family is not None:
+            model = _load_pruned(cls, config, family, folder)
+        else:
+            model = cls.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(
             f"the Hugging Face folder '{folder}' could not be loaded ({type(exc).__name__}: "
@@ -63,3 +72,36 @@ def load_hf(source: str | Path) -> nn.Module:
             "check that it holds config.json and model.safetensors (or pytorch_model.bin)",
         ) from None
     return model.eval()
+
+
+def _load_pruned(cls, config, family: Family, folder: Path) -> nn.Module:
+    """A model with pruned heads that transformers cannot build from its config (BERT, GPT-2
+    ...: head size = hidden / heads): build it with the original head count, shrink every
+    block to the saved heads, then load the weights strictly (tied weights aside)."""
+    from safetensors.torch import load_file
+
+    from weightlight.models.hf_slice import keep_heads
+
+    key = family.config_heads
+    heads, size = getattr(config, key), getattr(config, family.config_head_dim or "head_dim")
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise UserError(f"'{folder}' holds no .safetensors weights",
+                        "re-save the pruned model with save_pretrained")  # fmt: skip
+    state = {k: v for f in files for k, v in load_file(str(f)).items()}
+    setattr(config, key, config.hidden_size // size)  # what the family's code can build
+    model = cls._from_config(config)
+    for block in blocks(model, family)[1]:
+        keep_heads(block, family, torch.arange(heads))
+        sync_attributes(block, family)
+    setattr(config, key, heads)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    loaded = {p.data_ptr() for k, p in model.state_dict().items() if k in state}
+    untied = [k for k in missing if model.state_dict()[k].data_ptr() not in loaded]
+    if untied or unexpected:
+        raise UserError(
+            f"the weights in '{folder}' do not fit its config "
+            f"({(untied or unexpected)[0]} {'missing' if untied else 'unexpected'})",
+            "re-save the pruned model with save_pretrained",
+        )
+    return model

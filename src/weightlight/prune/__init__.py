@@ -2,7 +2,8 @@
 
 Methods (one config class each, `method` is the recipe discriminator):
 - `Unstructured` ("unstructured"): magnitude / random weight masks, layer-wise or global.
-- `Structured` ("structured"): channels, neurons and heads physically removed (Torch-Pruning).
+- `Structured` ("structured"): channels and neurons physically removed (Torch-Pruning); on
+  transformers, attention heads, FFN neurons and whole blocks (`prune.transformer`).
 - `NM` ("nm"): N:M semi-structured masks (2:4 by default).
 - `Wanda` ("wanda"): |W| x input-activation norm, per output row, unstructured or N:M,
   calibrated on the data (LLM pruning without retraining).

@@ -1,14 +1,20 @@
-"""Structured pruning: remove whole channels, filters, neurons and attention heads.
+"""Structured pruning: remove whole channels, filters, neurons, attention heads and blocks.
 
-Built on Torch-Pruning's DependencyGraph: removing output channel i of one layer removes every
-tensor slice coupled to it (the next layer's input channel, BatchNorm entries, the other side
-of a residual add, the flattened fc inputs behind a conv), so the result is a plain, smaller
-nn.Module that runs without any masks. Paper: Fang et al., "DepGraph: Towards Any Structural
-Pruning", CVPR 2023.
+Two mechanisms behind one config:
+- Hugging Face transformers of the families in `weightlight.models.hf_arch` (BERT, RoBERTa,
+  DeBERTa-v2, DistilBERT, GPT-2, Llama, Qwen2, Mistral, ViT): whole heads, FFN neurons and
+  blocks, sliced directly (`weightlight.prune.transformer`), the config rewritten.
+- Everything else (CNNs, ResNets, depthwise convs, MLPs): Torch-Pruning's DependencyGraph:
+  removing output channel i of one layer removes every tensor slice coupled to it (the next
+  layer's input channel, BatchNorm entries, the other side of a residual add, the flattened fc
+  inputs behind a conv), so the result is a plain, smaller nn.Module that runs without masks.
+  Paper: Fang et al., "DepGraph: Towards Any Structural Pruning", CVPR 2023. Its graph search
+  is bounded in time (`trace_timeout`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Literal
 
@@ -21,21 +27,34 @@ from weightlight.batch import call
 from weightlight.data import Data
 from weightlight.errors import UserError
 from weightlight.layer_names import modules_by_name
+from weightlight.models.hf_arch import REFUSED, find_family, model_type
 from weightlight.prune._base import OneShotPruneConfig
 from weightlight.prune._layers import _tensors, output_layers
+from weightlight.prune._time_limit import TimeLimitExceeded, time_limit
 from weightlight.prune.dispatch import handler, run_finetune
 
 
 class Structured(OneShotPruneConfig):
-    """Remove a fraction of channels / neurons (and optionally attention heads) for real.
+    """Remove a fraction of channels / neurons, attention heads or whole blocks for real.
 
-    Example (YAML): `{method: structured, ratio: 0.5, importance: l2, finetune: {epochs: 3}}`
+    On a transformer (a Hugging Face family of `weightlight.models.hf_arch`) `head_ratio`,
+    `ffn_ratio` (default: `ratio`) and `layers` say what goes, the same in every block; on any
+    other model `ratio` is the share of every layer's channels.
+
+    Example (YAML): `{method: structured, ratio: 0.5, importance: l2, finetune: {epochs: 3}}`,
+    `{method: structured, head_ratio: 0.3, ffn_ratio: 0.3, layers: 1, importance: activation}`
     """
 
     method: Literal["structured"] = "structured"
-    ratio: float = Field(0.5, ge=0, lt=1, description="Fraction of channels removed per layer.")
-    importance: Literal["l2", "l1", "taylor", "random"] = Field(
-        "l2", description="Channel score: weight L2/L1 norm, Taylor (|w * grad|) or random."
+    ratio: float = Field(
+        0.5, ge=0, lt=1,
+        description="Fraction of channels removed per layer (transformers: of FFN neurons, "
+        "unless ffn_ratio is set).",
+    )  # fmt: skip
+    importance: Literal["l2", "l1", "taylor", "activation", "random"] = Field(
+        "l2",
+        description="Unit score: weight L2/L1 norm, Taylor (|w * grad|), activation (what the "
+        "unit adds to the output on data; transformers) or random.",
     )
     global_pruning: bool = Field(
         False, description="Rank channels across all layers instead of within each layer."
@@ -47,14 +66,30 @@ class Structured(OneShotPruneConfig):
         (), description="Layers whose output channels are kept (output layers always are)."
     )
     head_ratio: float = Field(
-        0.0, ge=0, lt=1, description="Fraction of attention heads removed (HF-style attention)."
-    )
+        0.0, ge=0, lt=1,
+        description="Transformers: fraction of attention heads removed per block (grouped-"
+        "query attention: per key/value group).",
+    )  # fmt: skip
+    ffn_ratio: float | None = Field(
+        None, ge=0, lt=1,
+        description="Transformers: fraction of FFN neurons removed per block (default: ratio).",
+    )  # fmt: skip
+    layers: float = Field(
+        0, ge=0,
+        description="Transformers: blocks dropped, a count (2) or a fraction (0.25), the ones "
+        "that change their input least on data.calib.",
+    )  # fmt: skip
     round_to: int | None = Field(
         None, ge=1, description="Keep channel counts a multiple of this (e.g. 8 for SIMD)."
     )
     calib_batches: int = Field(
-        4, ge=1, description="Batches of data.calib for Taylor importance gradients."
+        4, ge=1, description="Batches of data.calib scored on (taylor, activation, blocks)."
     )
+    trace_timeout: float = Field(
+        60.0, gt=0,
+        description="Seconds the dependency graph of a non-transformer model may take to "
+        "trace and group before it is refused.",
+    )  # fmt: skip
 
     @property
     def needs_data(self) -> bool:
@@ -91,12 +126,32 @@ def build_pruner(
     several steps (gradual pruning). Every dict argument is passed fresh: BasePruner's
     defaults are shared mutable dicts that would leak head counts between pruners.
     """
+    if config.importance == "activation":
+        raise UserError(
+            "importance 'activation' scores transformer heads and FFN neurons, not channels",
+            "use importance l2, l1 or taylor for this model",
+        )
+    if config.head_ratio > 0 or config.ffn_ratio is not None or config.layers > 0:
+        raise UserError(
+            "head_ratio / ffn_ratio / layers prune a transformer at once; channel pruning "
+            "(gradual or with layer_ratios) does not take them",
+            "prune heads, FFN neurons and blocks with a one-shot Structured config",
+        )
     ignored = list(modules_by_name(model, config.ignore, "Structured.ignore").values())
     per_layer = modules_by_name(model, config.layer_ratios, "Structured.layer_ratios")
+    # Declared so that channel pruning keeps every head's slices together; whole heads of
+    # transformers are pruned by weightlight.prune.transformer instead.
     heads = _attention_heads(model)
     extra = {"iterative_pruning_ratio_scheduler": scheduler} if scheduler else {}
     try:
         ignored += output_layers(model, example)
+    except Exception as exc:
+        raise UserError(
+            "structured pruning: the model does not run on data.example_input, so its "
+            f"dependency graph cannot be traced ({type(exc).__name__}: {_first_line(exc)})",
+            "give data whose example input the model takes",
+        ) from None
+    with _torch_pruning_stage("tracing the dependency graph", config.trace_timeout):
         return tp.pruner.BasePruner(
             model,
             example,
@@ -110,21 +165,12 @@ def build_pruner(
             in_channel_groups={},
             out_channel_groups={},
             num_heads=heads,
-            prune_num_heads=bool(heads) and config.head_ratio > 0,
-            # Whole heads only: head size stays, so the attention scaling stays right.
+            prune_num_heads=False,
+            # Head size stays, so the attention scaling stays right.
             prune_head_dims=not heads,
-            head_pruning_ratio=config.head_ratio,
             output_transform=_output_sum,
             **extra,
         )
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError(
-            f"the dependency graph cannot trace this model ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:160] if str(exc) else 'no message'})",
-            "make forward() run on data.example_input with plain tensor ops, or use Unstructured",
-        ) from None
 
 
 def structured_step(pruner: tp.pruner.BasePruner, model: nn.Module, config: Structured, data):
@@ -135,19 +181,60 @@ def structured_step(pruner: tp.pruner.BasePruner, model: nn.Module, config: Stru
     # the caller's RNG) so the same recipe prunes the same channels every time.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(getattr(pruner, "current_step", 0))
-        pruner.step()
+        # Grouping coupled layers (get_all_groups) is the search that did not end on a Llama.
+        with _torch_pruning_stage("grouping and removing channels", config.trace_timeout):
+            pruner.step()
     model.zero_grad(set_to_none=True)
     _fix_attention_attributes(model)
 
 
+@contextlib.contextmanager
+def _torch_pruning_stage(stage: str, seconds: float):
+    """Torch-Pruning's failures and overlong graph searches as one line naming the stage."""
+    try:
+        with time_limit(seconds):
+            yield
+    except TimeLimitExceeded:
+        raise UserError(
+            f"structured pruning: {stage} took more than {seconds:g} s (Torch-Pruning's graph "
+            "search does not end on this model)",
+            "raise Structured.trace_timeout if it is merely large, or use Unstructured / NM "
+            "pruning; transformers of the supported families use head_ratio / ffn_ratio",
+        ) from None
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(
+            f"structured pruning: Torch-Pruning failed while {stage} ({type(exc).__name__}: "
+            f"{_first_line(exc)})",
+            "make forward() run on data.example_input with plain tensor ops, list the "
+            "layers it names in Structured.ignore, or use Unstructured pruning",
+        ) from None
+
+
 @handler(Structured)
 def _prune_structured(model: nn.Module, config: Structured, data: Data) -> nn.Module:
+    kind = model_type(model)
+    if kind in REFUSED:
+        raise UserError(f"structured pruning: {REFUSED[kind]}",
+                        "use Unstructured or NM pruning, or quantize it")  # fmt: skip
+    found = find_family(model)
+    if found is not None and not config.layer_ratios:
+        return _prune_transformer(model, config, data)
+    if config.head_ratio > 0 or config.ffn_ratio is not None or config.layers > 0:
+        from weightlight.models.hf_arch import FAMILIES
+
+        raise UserError(
+            f"head_ratio / ffn_ratio / layers apply to the transformer families "
+            f"{', '.join(sorted(FAMILIES))}; this model is {kind or type(model).__name__}",
+            "prune its channels with ratio, or use Unstructured pruning",
+        )
     net = copy.deepcopy(model).eval()
     example = data.example_input
     pruner = build_pruner(net, config, example)  # traces the model; changes nothing yet
     expected = output_shapes(net, example)
     before = sum(p.numel() for p in net.parameters())
-    if config.ratio > 0 or any(config.layer_ratios.values()) or config.head_ratio > 0:
+    if config.ratio > 0 or any(config.layer_ratios.values()):
         structured_step(pruner, net, config, data)
         if sum(p.numel() for p in net.parameters()) == before:
             raise UserError(
@@ -159,20 +246,66 @@ def _prune_structured(model: nn.Module, config: Structured, data: Data) -> nn.Mo
     return run_finetune(net, config.finetune, data).eval()
 
 
+def _prune_transformer(model: nn.Module, config: Structured, data: Data) -> nn.Module:
+    from weightlight.prune.transformer import prune_transformer
+
+    if config.ignore or config.global_pruning:
+        raise UserError(
+            "Structured.ignore / global_pruning choose channels; a transformer loses the same "
+            "heads, FFN neurons and blocks share in every block",
+            "drop ignore / global_pruning, or name layers in layer_ratios to prune channels",
+        )
+    net = copy.deepcopy(model).eval()
+    hf, family = find_family(net)
+    expected = output_shapes(net, data.example_input)
+    prune_transformer(net, hf, family, config, data)
+    check_outputs(net, data.example_input, expected)
+    return run_finetune(net, config.finetune, data).eval()
+
+
 def check_outputs(model: nn.Module, example: torch.Tensor, expected: list[tuple]) -> None:
     """The pruned model must still run and return the same shapes as before."""
     try:
         got = output_shapes(model, example)
     except Exception as exc:
+        where = _failing_module(model, example)
         raise UserError(
-            f"the pruned model no longer runs ({type(exc).__name__}: {str(exc)[:160]})",
-            "add the failing layer to Structured.ignore",
+            f"the pruned model no longer runs"
+            f"{f' at {where}' if where else ''} ({type(exc).__name__}: {_first_line(exc)})",
+            f"keep {where}'s input layers: add them to Structured.ignore, or use Unstructured"
+            if where
+            else "use Unstructured pruning for this model",
         ) from None
     if got != expected:
         raise UserError(
             f"pruning changed the output shapes {expected} -> {got}",
             "add the output layer to Structured.ignore",
         )
+
+
+def _failing_module(model: nn.Module, example) -> str | None:
+    """The innermost module whose forward raised (run again with enter/exit hooks)."""
+    stack: list[str] = []
+    failed: list[str] = []
+    handles = []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+        handles.append(module.register_forward_pre_hook(lambda m, a, _n=name: stack.append(_n)))
+        handles.append(module.register_forward_hook(lambda m, a, o: stack.pop()))
+    try:
+        output_shapes(model, example)
+    except Exception:
+        failed = stack[-1:]
+    finally:
+        for handle in handles:
+            handle.remove()
+    return f"'{failed[0]}'" if failed else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:160] if text else "no message"
 
 
 def output_shapes(model: nn.Module, example: torch.Tensor) -> list[tuple]:
@@ -220,10 +353,15 @@ def _fix_attention_attributes(model: nn.Module) -> None:
 
 def _accumulate_gradients(model: nn.Module, data: Data, batches: int) -> None:
     """Taylor importance needs d(loss)/d(weight): sum gradients over a few calib batches."""
+    model.zero_grad(set_to_none=True)
+    with torch.enable_grad():  # the caller may be inside no_grad
+        _backward(model, data, batches)
+
+
+def _backward(model: nn.Module, data: Data, batches: int) -> None:
     from weightlight.batch import split
     from weightlight.tasks import task_loss
 
-    model.zero_grad(set_to_none=True)
     for i, b in enumerate(data.calib):
         if i >= batches:
             break

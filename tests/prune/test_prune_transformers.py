@@ -1,0 +1,169 @@
+"""Heads, FFN neurons and blocks of every supported transformer family, pruned for real."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+import weightlight as wl
+
+pytest.importorskip("transformers")
+
+from hf_families import HEAD_DIM, HIDDEN, SPECS, build, data_for, expected_removed  # noqa: E402
+from prune_helpers import assert_unchanged, n_params, snapshot  # noqa: E402
+
+from weightlight.models.hf_arch import FAMILIES, blocks  # noqa: E402
+from weightlight.prune.transformer_scores import as_out_in  # noqa: E402
+
+THIRTY = wl.prune.Structured(ratio=0.3, head_ratio=0.3)
+
+
+def logits(model, data) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**data.example_batch(4)).logits
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_thirty_percent_of_heads_and_ffn(name, tmp_path):
+    spec, model = SPECS[name], build(name)
+    data = data_for(spec)
+    before, original = n_params(model), snapshot(model)
+    pruned = wl.prune(model, THIRTY, data)
+    assert_unchanged(model, original)  # the input model is never modified
+    assert before - n_params(pruned) == expected_removed(spec, 0.3, 0.3)
+    family, config = FAMILIES[name], pruned.config
+    heads = 2 if spec.kv_heads < 4 else 3  # GQA: 1 of each group's 2 query heads stays
+    assert getattr(config, family.config_heads) == heads
+    assert getattr(config, family.config_ffn) == 90  # round(128 * 0.7)
+    assert getattr(config, family.config_head_dim or "head_dim") == HEAD_DIM
+    if family.config_kv_heads:
+        assert getattr(config, family.config_kv_heads) == spec.kv_heads
+    out = logits(pruned, data)
+    assert out.shape == logits(model, data).shape and torch.isfinite(out).all()
+
+    pruned.save_pretrained(tmp_path)
+    reloaded = wl.models.load_model(f"hf:{tmp_path}")
+    assert type(reloaded) is type(pruned) and n_params(reloaded) == n_params(pruned)
+    torch.testing.assert_close(logits(reloaded, data), out, rtol=0, atol=1e-6)
+    if spec.reads_head_dim:  # transformers alone rebuilds it from the config
+        plain = type(pruned).from_pretrained(tmp_path).eval()
+        torch.testing.assert_close(logits(plain, data), out, rtol=0, atol=1e-6)
+        assert n_params(type(pruned)(config)) == n_params(pruned)  # the config is the model
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "vit"])
+def test_pruning_equals_zeroing_what_was_removed(name):
+    """Removing heads / neurons changes the output exactly as zeroing their outgoing weights
+    (output-projection columns) does: the slices removed are the units' own, and nothing else
+    moved (GQA groups, GPT-2's fused q|k|v thirds, padding included)."""
+    spec, model = SPECS[name], build(name)
+    data = data_for(spec)
+    pruned = wl.prune(model, wl.prune.Structured(ratio=0.3, head_ratio=0.5,
+                                                 importance="activation"), data)  # fmt: skip
+    family = FAMILIES[name]
+    zeroed = build(name)
+    for old, new in zip(blocks(zeroed, family)[1], blocks(pruned, family)[1], strict=True):
+        for path in (family.out, family.ffn_out):
+            w_old = as_out_in(old.get_submodule(path)).detach()
+            w_new = as_out_in(new.get_submodule(path)).detach()
+            kept = [
+                int((w_old == w_new[:, [j]]).all(0).nonzero()[0]) for j in range(w_new.shape[1])
+            ]
+            gone = sorted(set(range(w_old.shape[1])) - set(kept))
+            assert len(gone) == w_old.shape[1] - w_new.shape[1] > 0
+            w_old[:, gone] = 0  # a view of the weight: zeroes the removed units' columns
+    torch.testing.assert_close(logits(pruned, data), logits(zeroed, data), rtol=1e-5, atol=1e-5)
+
+
+def test_llama_prunes_in_seconds_and_keeps_generating():
+    """The 2-block Llama hung for > 10 min in Torch-Pruning's graph search; sliced, it takes
+    well under a second (the figure goes in docs/pruning.md)."""
+    model, spec = build("llama"), SPECS["llama"]
+    start = time.perf_counter()
+    pruned = wl.prune(model, wl.prune.Structured(ratio=0.3), data_for(spec))
+    assert time.perf_counter() - start < 10
+    assert pruned.config.intermediate_size == 90 and pruned.config.num_attention_heads == 4
+    ids = torch.tensor([[5, 6, 7]])
+    out = pruned.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=0)
+    assert out.shape == (1, 7)
+
+
+def _make_identity(model, family, index: int) -> None:
+    """Zero a pre-norm block's output projections: it then returns its input unchanged."""
+    block = blocks(model, family)[1][index]
+    for path in (family.out, family.ffn_out):
+        torch.nn.init.zeros_(block.get_submodule(path).weight)
+
+
+@pytest.mark.parametrize("name", ["llama", "qwen2"])
+def test_block_dropping_removes_the_block_that_changes_least(name):
+    import transformers as t
+
+    family = FAMILIES[name]
+    cls, cfg = ((t.LlamaForCausalLM, t.LlamaConfig) if name == "llama"
+                else (t.Qwen2ForCausalLM, t.Qwen2Config))  # fmt: skip
+    torch.manual_seed(0)
+    config = cfg(hidden_size=HIDDEN, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, intermediate_size=128, vocab_size=100)  # fmt: skip
+    model = cls(config).eval()
+    _make_identity(model, family, 2)
+    layers = blocks(model, family)[1]
+    kept = [layers[i] for i in (0, 1, 3)]
+    pruned = wl.prune(model, wl.prune.Structured(ratio=0, layers=1), data_for(SPECS[name]))
+    new = blocks(pruned, family)[1]
+    assert pruned.config.num_hidden_layers == 3 and len(new) == 3
+    for a, b in zip(kept, new, strict=True):
+        assert torch.equal(a.mlp.down_proj.weight, b.mlp.down_proj.weight)
+    assert [b.self_attn.layer_idx for b in new] == [0, 1, 2]  # the KV cache is indexed by it
+    if name == "qwen2":
+        assert len(pruned.config.layer_types) == 3
+    data = data_for(SPECS[name])
+    # the identity block did nothing, so dropping it changes nothing
+    torch.testing.assert_close(logits(pruned, data), logits(model, data), rtol=1e-5, atol=1e-5)
+    half = wl.prune(model, wl.prune.Structured(ratio=0, layers=0.5), data)
+    assert half.config.num_hidden_layers == 2
+    ids = torch.tensor([[5, 6, 7]])
+    assert pruned.generate(ids, max_new_tokens=3, do_sample=False, pad_token_id=0).shape == (1, 6)
+
+
+def test_block_dropping_on_an_encoder_updates_the_config(tmp_path):
+    data = data_for(SPECS["bert"])
+    pruned = wl.prune(build("bert"), wl.prune.Structured(ratio=0, layers=1), data)
+    assert pruned.config.num_hidden_layers == 1 and len(pruned.bert.encoder.layer) == 1
+    pruned.save_pretrained(tmp_path)
+    torch.testing.assert_close(logits(wl.models.load_model(f"hf:{tmp_path}"), data),
+                               logits(pruned, data), rtol=0, atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        (wl.prune.Structured(layers=2), "drops 2 of the model's 2 blocks"),
+        (wl.prune.Structured(layers=1.5), "neither a count nor a fraction"),
+        (wl.prune.Structured(ignore=("classifier",)), "ignore / global_pruning"),
+    ],
+)
+def test_transformer_mistakes_are_one_line(config, words):
+    with pytest.raises(wl.UserError, match=words) as info:
+        wl.prune(build("bert"), config, data_for(SPECS["bert"]))
+    assert "\n" not in str(info.value)
+
+
+def test_albert_is_refused_in_one_line():
+    import transformers as t
+
+    model = t.AlbertModel(t.AlbertConfig(hidden_size=HIDDEN, num_attention_heads=4,
+                                         intermediate_size=128, embedding_size=32,
+                                         vocab_size=100, num_hidden_layers=2))  # fmt: skip
+    with pytest.raises(wl.UserError, match="shares one layer's weights"):
+        wl.prune(model, wl.prune.Structured(head_ratio=0.3), data_for(SPECS["bert"]))
+
+
+def test_round_to_keeps_simd_friendly_ffn_widths():
+    pruned = wl.prune(build("bert"), wl.prune.Structured(ratio=0.3, round_to=16),
+                      data_for(SPECS["bert"]))  # fmt: skip
+    assert pruned.config.intermediate_size == 96  # 89.6 -> 96, a multiple of 16
+    assert pruned.bert.encoder.layer[0].attention.self.num_attention_heads == 4
+    assert pruned.config.hidden_size == HIDDEN  # the residual width never changes

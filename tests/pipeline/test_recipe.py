@@ -28,20 +28,8 @@ def test_resolved_recipe_round_trips_through_yaml():
     assert again == recipe
 
 
-def skip_pending(name: str) -> None:
-    """transformer-max prunes with Structured's transformer fields (head_ratio, ffn_ratio,
-    drop_layers) from branch w-prune; until they are merged it cannot load."""
-    from weightlight.prune import Structured
-
-    if name == "transformer-max" and not {"ffn_ratio", "drop_layers"} <= set(
-        Structured.model_fields
-    ):
-        pytest.skip("needs Structured(ffn_ratio=..., drop_layers=...) (branch w-prune)")
-
-
 @pytest.mark.parametrize("name", builtin_recipes())
 def test_builtin_recipes_load(name):
-    skip_pending(name)
     assert load_recipe(name).stages
 
 

@@ -51,20 +51,8 @@ def test_optional_stage_is_skipped_and_list_values_are_choices():
     assert space.uses_fragile()
 
 
-def skip_pending(name: str) -> None:
-    """transformer-max prunes with Structured's transformer fields (head_ratio, ffn_ratio,
-    drop_layers) from branch w-prune; until they are merged it cannot load."""
-    from weightlight.prune import Structured
-
-    if name == "transformer-max" and not {"ffn_ratio", "drop_layers"} <= set(
-        Structured.model_fields
-    ):
-        pytest.skip("needs Structured(ffn_ratio=..., drop_layers=...) (branch w-prune)")
-
-
 @pytest.mark.parametrize("name", builtin_spaces())
 def test_builtin_spaces_load(name):
-    skip_pending(name)
     assert load_space(name).name == name
 
 
@@ -83,7 +71,6 @@ def _methods(node) -> list[str]:
 
 @pytest.mark.parametrize("name", builtin_spaces())
 def test_builtin_spaces_never_offer_16_bit_floats(name):
-    skip_pending(name)
     # bf16 is slower than fp32 wherever it is emulated and fp16 on most CPUs (docs/hardware.md):
     # a search must not spend trials on it; `weightlight advise` says where bf16 pays.
     methods = _methods(yaml.safe_load((BUILTIN_DIR / f"{name}.yaml").read_text()))

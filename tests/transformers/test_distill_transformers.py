@@ -14,7 +14,6 @@ from transformer_helpers import VOCAB, PadCollate, sequences, tiny_bert
 
 import weightlight as wl
 from weightlight.errors import UserError
-from weightlight.prune.encoder import prune_encoder
 
 transformers = pytest.importorskip("transformers")
 
@@ -49,8 +48,10 @@ def peaked_bert():
 def test_hidden_distillation_beats_the_undistilled_pruned_encoder():
     teacher = peaked_bert()
     data = text_data("embedding")
-    calib = list(data.calib)[:2]
-    student = prune_encoder(teacher, calib, head_ratio=0.5, ffn_ratio=0.5)
+    config = wl.prune.Structured(
+        ratio=0.5, head_ratio=0.5, ffn_ratio=0.5, importance="activation", calib_batches=2
+    )
+    student = wl.prune(teacher, config, data)
     assert student.encoder.layer[0].intermediate.dense.out_features == 32
     before = embedding_cosine(student, teacher, data)
     config = wl.distill.Hidden(epochs=10, lr=3e-3)

@@ -26,6 +26,7 @@ import copy
 from torch import nn
 
 from weightlight._callable_module import make_callable
+from weightlight._third_party import third_party
 from weightlight.accelerator import use_device
 from weightlight.data import Data
 from weightlight.distill import losses, taps
@@ -113,7 +114,8 @@ def distill(
             else f"use {config.TASKS[0]} data",
         )
     # The handlers train in place (hooks must sit on the model being trained): give them a copy.
-    with use_device(device):
+    fix = "check that the student runs on data.example_input and gives the teacher's outputs"
+    with use_device(device), third_party(f"distill ({config.method})", fix):
         return handler(copy.deepcopy(student), config, data, teacher, progress).eval()
 
 

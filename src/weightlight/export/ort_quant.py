@@ -35,6 +35,7 @@ from pydantic import Field
 
 from weightlight._io import atomic_path
 from weightlight._registry import Registry
+from weightlight._third_party import third_party
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
@@ -129,7 +130,13 @@ def quantize_onnx(
     # Absolute: pre-processing runs inside a temporary working directory (it drops files there).
     source = Path(onnx_model.path).resolve()
     _check_node_names(source, config.exclude_nodes)
-    with tempfile.TemporaryDirectory(prefix="wl-ortq-") as tmp, atomic_path(path) as out:
+    stage = f"ONNX Runtime int8 ({config.method.removeprefix('ort_')})"
+    fix = "use OrtDynamicInt8, or keep the failing node in fp32 (exclude_nodes)"
+    with (
+        third_party(stage, fix),
+        tempfile.TemporaryDirectory(prefix="wl-ortq-") as tmp,
+        atomic_path(path) as out,
+    ):
         prepared, notes = preprocess(source, Path(tmp), config)
         if isinstance(config, OrtStaticInt8):
             with contextlib.suppress(Exception):  # untyped tensors stay so: the error below

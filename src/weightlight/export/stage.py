@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from weightlight._registry import Registry
+from weightlight._third_party import third_party
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.export.ort import OrtModel
@@ -114,7 +115,10 @@ def export(model: nn.Module, config: Config, data: Data, path: str | Path) -> Or
         >>> m.runtime
         'onnxruntime'
     """
-    return HANDLERS.lookup(config)(model, config, data, Path(path))
+    handler = HANDLERS.lookup(config)
+    fix = "make forward() traceable (plain tensor ops on data.example_input), or stay in torch"
+    with third_party(f"export ({config.method})", fix):
+        return handler(model, config, data, Path(path))
 
 
 @handles(Export)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from torch import nn
 
 from weightlight._registry import Registry
+from weightlight._third_party import third_party
 from weightlight.accelerator import use_device
 from weightlight.config import Finetune
 from weightlight.data import Data
@@ -59,7 +60,9 @@ def prune(
             f"{type(config).__name__} needs data (example input, training batches)",
             "pass data, e.g. wl.prune(model, config, wl.data.digits())",
         )
-    with use_device(device):
+    method = getattr(config, "method", type(config).__name__)
+    fix = "use wl.prune.Unstructured or NM (masks need no dependency graph), or ignore the layer"
+    with use_device(device), third_party(f"prune ({method})", fix):
         return fn(model, config, data)
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from weightlight._registry import Registry
+from weightlight._third_party import third_party
 from weightlight.accelerator import use_device
 from weightlight.config import Config, raw_validation_errors, user_error
 from weightlight.data import Data
@@ -104,7 +105,8 @@ def quantize(
     # Every quantized format here runs on CPU kernels: the copy starts on the CPU, and the
     # handlers that calibrate or train on a GPU bring their result back before converting.
     work = copy.deepcopy(model).eval().to("cpu")
-    with use_device(device):
+    fix = "use wl.quantize.Dynamic or WeightOnly, or ONNX Runtime int8 (Export(quantize=...))"
+    with use_device(device), third_party(f"quantize ({config.method})", fix):
         quantized = _APPLY.lookup(config)(work, config, data)
     example = data.example_batch(1) if data is not None else None
     # a plain attribute: kept by deepcopy, ignored by state_dict

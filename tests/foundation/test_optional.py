@@ -104,3 +104,13 @@ def test_postgres_storage_without_psycopg_names_the_postgres_extra(run_cli, monk
     assert "needs the 'psycopg' package" in lines[0]
     assert "pip install 'weightlight[postgres]'" in lines[0]
     assert "secret" not in lines[0]  # the password is masked
+
+
+@pytest.mark.parametrize("library", ["transformers", "tokenizers"])
+def test_the_embedded_lm_without_its_libraries_names_the_extra(library, run_cli, tmp_path,
+                                                               monkeypatch):  # fmt: skip
+    monkeypatch.setitem(sys.modules, library, None)
+    code, out, err = run_cli("run", "lm", "--out", tmp_path / "lm")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err + out
+    assert f"needs the '{library}' package" in lines[0] and "pip install 'weightlight[" in lines[0]

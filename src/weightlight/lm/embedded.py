@@ -63,10 +63,13 @@ def embedded_lm(
         progress: show the training progress bar.
         on_train: called with a one-line message before training starts (the CLI prints it).
     """
-    from transformers import AutoTokenizer
-
+    from weightlight._optional import require
     from weightlight.models.hf import load_hf
     from weightlight.train import train
+
+    # The LM, its tokenizer and its trainer all come from the [lm] extra's libraries.
+    require("tokenizers", "the embedded language model (weightlight run lm)")
+    AutoTokenizer = require("transformers", "the embedded language model").AutoTokenizer
 
     folder = cache_folder(cache_dir)
     corpus = python_docs()

@@ -42,7 +42,7 @@ def test_wanda_through_the_verb(lm_data):
         wl.prune.Wanda(n=2)
 
 
-def _with_outlier_features(model, channels=(0, 1), scale=30.0):
+def _with_outlier_features(model, channels=(0, 1, 2, 3, 4, 5), scale=30.0):
     """The same function with a few large input features, as trained LLMs have (Dettmers et
     al., LLM.int8(), 2022): each norm's gain on `channels` times `scale`, and the columns of the
     Linears it feeds divided by it. Magnitude then sees tiny weights on the strongest inputs."""

@@ -26,6 +26,7 @@ def test_wrong_pairings_with_the_embedded_lm_are_one_line(run_cli, tmp_path, arg
 
 
 @pytest.mark.slow
+@pytest.mark.long  # ~16 min on 2 loaded cores: make test-long, not CI
 def test_run_lm_trains_caches_compresses_and_reports_generation(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "weightlight", "run", "lm", "--out", str(tmp_path / "lm")],

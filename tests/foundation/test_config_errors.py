@@ -7,11 +7,13 @@ import pytest
 import weightlight as wl
 from weightlight.config import Config, Finetune
 from weightlight.export import NBits, OrtDynamicInt8, OrtStaticInt8
+from weightlight.measure.generation import GenerationOptions
 from weightlight.recipe import EnergyOptions, MeasureOptions
 
 CLASSES = [
     *wl.prune.CONFIGS, *wl.quantize.CONFIGS, *wl.distill.CONFIGS, *wl.export.CONFIGS,
     OrtStaticInt8, OrtDynamicInt8, NBits, Finetune, MeasureOptions, EnergyOptions,
+    GenerationOptions,
 ]  # fmt: skip
 
 

@@ -46,7 +46,9 @@ def test_dev_installs_every_extra_once():
 @pytest.mark.parametrize("module", [*sorted(OPTIONAL), "torchao.quantization"])
 def test_a_hidden_library_is_one_line_naming_its_extra(module, monkeypatch):
     top = module.partition(".")[0]
-    monkeypatch.setitem(sys.modules, top, None)  # import of `top` now fails, as if not installed
+    # import of `top` (and of any submodule an earlier test already imported) now fails
+    for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")] + [top]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(UserError) as info:
         require(module, "this path")
     message = str(info.value)

@@ -21,14 +21,21 @@ import yaml
 import weightlight as wl
 from weightlight.errors import UserError
 
-_spec = importlib.util.spec_from_file_location(
-    "bad_input_makers", Path(__file__).with_name("makers.py")
-)
-makers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(makers)
+
+def _load(name: str):
+    """A sibling module by path (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        f"bad_input_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+makers, case_classes = _load("makers"), _load("case_classes")
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases.yaml").read_text(encoding="utf-8"))
-CASES += [case for make_cases in makers.CASE_CLASSES for case in make_cases()]
+CASES += [case for make_cases in case_classes.CASE_CLASSES for case in make_cases()]
 
 
 def _data(spec: str, digits):

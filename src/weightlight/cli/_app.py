@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 
@@ -73,6 +74,7 @@ def main() -> None:
     swallows it) and the user is told that finished work is kept.
     """
     warnings.showwarning = _one_line_warning
+    _quiet_optional_libraries()
     try:
         code = app(standalone_mode=False)
     except UserError as exc:  # escaped: a message naming e.g. '[fc1]' is not rich markup
@@ -90,6 +92,17 @@ def main() -> None:
     if code == 130:  # typer turns KeyboardInterrupt into exit code 130
         _fail("interrupted: finished variants are saved; rerun with --resume to continue", 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# torchao (the [ao] extra), imported lazily by transformers whenever a model is built, logs
+# "Failed to load ..._C_cutlass_90a.so" for its GPU kernels on every CPU-only machine, and torch
+# logs a deprecation about torchao's Enum registrations: neither is the user's concern.
+_NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+def _quiet_optional_libraries() -> None:
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -96,6 +96,7 @@ def measure(
         if isinstance(model, torch.nn.Module):
             data.adapter.check(model, data.example_input)
         _check_runs(runnable, data)
+        _check_batch(runnable, data, max(*batch_sizes, getattr(data.eval, "batch_size", 1) or 1))
         total, nonzero = runnable.param_counts()
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(artifact_dir) if artifact_dir else Path(tmp)
@@ -199,6 +200,25 @@ def _check_runs(runnable: Runnable, data: Data) -> None:
             f"the model cannot run on the data's input {batches.describe(data.example_input)} "
             f"({(str(exc).splitlines() or [type(exc).__name__])[0][:160]})",
             "use data with the input shape and dtype the model was built for",
+        ) from None
+
+
+def _check_batch(runnable: Runnable, data: Data, batch_size: int) -> None:
+    """Fail early if the model runs at batch 1 but not at the largest batch it will be given
+    (timed or scored): a program traced at a fixed batch, e.g. a `.pt2` exported from one
+    sample."""
+    if batch_size == 1:
+        return
+    try:
+        runnable.run(data.example_batch(batch_size))
+    except UserError:
+        raise
+    except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+        raise UserError(
+            f"the model runs at batch size 1 but not at {batch_size} "
+            f"({(str(exc).splitlines() or [type(exc).__name__])[0][:120]})",
+            "it was exported with a fixed batch: re-export it with a dynamic batch dimension "
+            "(torch.export's dynamic_shapes; wl.models.save_model writes .pt2 files that way)",
         ) from None
 
 

@@ -30,6 +30,7 @@ from weightlight.errors import UserError
 from weightlight.models import registry
 from weightlight.models.build import architecture, build_from_factory
 from weightlight.models.hf import is_hf_spec, load_hf
+from weightlight.models.pt2_program import export_program
 from weightlight.models.safetensors_file import load_safetensors, save_safetensors
 from weightlight.models.skeleton import fit_to_state_dict, read_record, set_int_attrs
 from weightlight.models.torch_file import (  # noqa: F401  (re-exported: quantize/io.py registers)
@@ -66,7 +67,7 @@ def save_model(model: nn.Module, path: str | Path, example_input: torch.Tensor |
                 if isinstance(example_input, (tuple, list))
                 else ((example_input,), {})
             )
-            program = torch.export.export(model.eval(), args, kwargs)
+            program = export_program(model, args, kwargs)
             # Through a file object: given the temporary file's name (not ending in .pt2),
             # torch logs a warning line on stderr for every save.
             with open(tmp, "wb") as f:

@@ -22,6 +22,7 @@ from torch import nn
 from weightlight._registry import Registry
 from weightlight.errors import UserError
 from weightlight.models.build import build_from_factory, first_line, load_state
+from weightlight.models.pt2_program import ProgramModule
 from weightlight.models.skeleton import fit_to_state_dict
 
 # Self-contained quantized `.pt` files (weightlight.quantize) register here, so model I/O
@@ -190,7 +191,7 @@ def load_pt2(path: Path, trust: bool = False) -> nn.Module:
             f"'{path}' is not a valid torch.export program ({type(exc).__name__})",
             "the file is truncated or corrupt: re-export it",
         ) from None
-    return program.module()
+    return ProgramModule(program.module())
 
 
 @contextlib.contextmanager

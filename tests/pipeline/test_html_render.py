@@ -163,3 +163,11 @@ def test_rows_stay_one_line_at_a_laptop_width(which, request, tmp_path):
     assert scroll_width <= window_width  # the page itself does not scroll sideways
     html = page.read_text()
     assert "id='note-1'" in html and "href='#note-1'" in html
+
+
+def test_a_slower_variant_is_said_slower_once(transformer_report):
+    """The int8 variant carries the guardrail's note and the report's own flag (re-checked on
+    the final figures): the page says it once, from the flag."""
+    html = transformer_report.read_text()
+    assert html.count("41.2 vs 30.5 ms") == 1  # the int8 row at batch 1
+    assert "measured SLOWER" not in html

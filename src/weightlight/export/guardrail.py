@@ -32,6 +32,12 @@ def precision_of(config: dict) -> str:
     return "the quantized model"
 
 
+def is_guardrail_note(note: str) -> bool:
+    """Whether `note` is one `guardrail` wrote (a report that re-checks every variant against
+    its parent on the final, re-timed figures shows its own line instead)."""
+    return _MARK in note
+
+
 def guardrail(
     quantized: Measurement, source: Measurement, *, precision: str | None = None,
     margin: float = 1.05,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
+from weightlight.export.guardrail import is_guardrail_note
 from weightlight.measure.metric import wilson_interval, within_noise
 from weightlight.measure.record import Measurement
 from weightlight.report.summary import busy_timings, busy_warning
@@ -25,7 +26,7 @@ def measurement_table(
     difference from the baseline within sampling noise.
     `flags` (report.summary's guardrail_flags) marks a variant `name !` and says why below.
     """
-    flags = flags or {}
+    checked, flags = flags is not None, flags or {}
     baseline = baseline or (rows[0] if rows else None)
     batch_sizes = sorted({p.batch_size for r in rows for p in r.latency})
     table = Table(title=title, header_style="bold")
@@ -66,7 +67,9 @@ def measurement_table(
         if any(x.energy for x in rows):
             cells.append(f"{r.energy.joules_per_1m / 1e3:.2f}" if r.energy else "-")
         table.add_row(*cells)
-    notes = [f"{r.name}: {n}" for r in rows for n in r.notes]
+    # With flags, the guardrail's notes (taken before the final re-timing) give way to them.
+    shown = (lambda n: not is_guardrail_note(n)) if checked else (lambda n: True)
+    notes = [f"{r.name}: {n}" for r in rows for n in r.notes if shown(n)]
     settings = sorted({_setting(g) for g in gens})
     notes += [f"generation: {text}" for text in settings]
     notes += [f"! {name}: {reason}" for name, reasons in flags.items() for reason in reasons]

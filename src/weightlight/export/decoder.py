@@ -18,15 +18,17 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-import onnx
 import torch
 from torch import nn
 
 from weightlight._io import atomic_path
+from weightlight._lazy import lazy_import
 from weightlight.errors import UserError, one_line
 from weightlight.export._quiet import quiet
 from weightlight.export.ort import check_onnx
 from weightlight.export.ort_decoder import OrtDecoder, OrtDecoderModel
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 
 def export_decoder(

@@ -9,18 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import onnx
 import torch
 from torch import nn
 
 from weightlight import batch as batches
 from weightlight._callable_module import make_callable
 from weightlight._io import atomic_path
+from weightlight._lazy import lazy_import
 from weightlight.adapter import OUTPUT_NAME, AdaptedModel
 from weightlight.data import Data
 from weightlight.errors import UserError, one_line
 from weightlight.export._quiet import quiet
 from weightlight.export.ort import OPTIMIZE_LEVELS, OrtModel, check_onnx
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 Exporter = Literal["auto", "dynamo", "legacy"]
 MIN_OPSET = 17

@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import onnx
-from onnx import shape_inference
+from weightlight._lazy import lazy_import
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 _CONV = {"Conv", "ConvInteger", "QLinearConv", "FusedConv", "NhwcConv"}
 _MATMUL = {"MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "FusedMatMul", "FusedGemm",
@@ -71,7 +72,7 @@ def count_onnx_macs(
             dim.ClearField("dim_param")
             dim.dim_value = size
     try:
-        inferred = shape_inference.infer_shapes(model, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception:
         return None
     shapes = _known_shapes(inferred)

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
+from weightlight._lazy import lazy_import
 from weightlight.config import Config
 from weightlight.data import Data
 from weightlight.errors import UserError
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 # ONNX ops that hold weights ORT quantizes (the ones worth keeping in fp32 when fragile).
 ONNX_WEIGHTED = ("Attention", "Conv", "EmbedLayerNormalization", "Gather", "Gemm", "LSTM", "MatMul")
@@ -115,7 +116,7 @@ def rank_onnx_nodes(
 
 def proxy_errors(model, nodes, feeds, config, *, dynamic: bool) -> list[tuple[str, float]]:
     """(node, relative error of its int8 product), worst first, from one ORT run per batch."""
-    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    weights = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
     wanted = sorted({x for n in nodes for x in _operands(n) if x and x not in weights})
     captured = _capture(model, wanted, feeds)
     bits = 7 if _reduce_range(config) else 8

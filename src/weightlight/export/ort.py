@@ -14,13 +14,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 from weightlight import batch as batches
+from weightlight._lazy import lazy_import
 from weightlight.errors import UserError, one_line
 from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import FILE_LOADERS
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 OPTIMIZE_LEVELS = ("none", "basic", "extended", "all")
 _ORT_DTYPES = {

@@ -28,14 +28,16 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnx
 from pydantic import Field, model_validator
 
 from weightlight._io import atomic_path
+from weightlight._lazy import lazy_import
 from weightlight.config import Config
 from weightlight.errors import UserError, one_line
 from weightlight.export._quiet import quiet
 from weightlight.export.ort import OrtModel, check_onnx
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 ACCURACY_LEVELS = {0: "unset", 1: "fp32", 2: "fp16", 3: "bf16", 4: "int8"}
 ALGORITHMS = ("rtn", "gptq", "hqq")

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnx
 from pydantic import Field
 
 from weightlight._io import atomic_path
+from weightlight._lazy import lazy_import
 from weightlight._registry import Registry
 from weightlight._third_party import third_party
 from weightlight.config import Config
@@ -42,6 +42,8 @@ from weightlight.errors import UserError, one_line
 from weightlight.export._quiet import quiet
 from weightlight.export.ort import OrtModel, check_onnx
 from weightlight.hardware import quant_settings
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 # Output of int8 vs fp32 is expected to differ; this only flags a broken quantization.
 FIDELITY_TOLERANCE = 0.25
@@ -233,7 +235,7 @@ def _typed(src: Path, tmp: Path, data: Data) -> Path:
 
     from weightlight.batch import split
 
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(src)))
+    model = onnx.onnx.shape_inference.infer_shapes(onnx.load(str(src)))
     graph = model.graph
     known = {v.name for v in (*graph.value_info, *graph.input, *graph.output)}
     known |= {t.name for t in graph.initializer}

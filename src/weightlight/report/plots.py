@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
 from weightlight._io import atomic_path
 from weightlight.report.methods import energy_label
 from weightlight.report.summary import largest_batch, latency_ms, measured, pareto_front
@@ -48,9 +46,15 @@ def write_plots(variants: Sequence[Variant], folder: Path) -> dict[str, Path]:
     return paths
 
 
+def _figure(**kwargs):
+    from matplotlib.figure import Figure  # ~0.9 s to import: only when a report is drawn
+
+    return Figure(**kwargs)
+
+
 def _latency_bars(ok):
     sizes = sorted({p.batch_size for v in ok for p in v.measurement.latency})
-    fig = Figure(figsize=(5 * len(sizes), 0.35 * len(ok) + 1.5))
+    fig = _figure(figsize=(5 * len(sizes), 0.35 * len(ok) + 1.5))
     axes = fig.subplots(1, len(sizes), squeeze=False)
     for ax, bs in zip(axes[0], sizes, strict=True):
         names = [v.name for v in ok]
@@ -64,7 +68,7 @@ def _latency_bars(ok):
 
 
 def _size_bars(ok):
-    fig = Figure(figsize=(7, 0.35 * len(ok) + 1.5))
+    fig = _figure(figsize=(7, 0.35 * len(ok) + 1.5))
     ax = fig.subplots()
     names = [v.name for v in ok]
     ax.barh(names, [v.measurement.size_bytes / 1e6 for v in ok], label="raw", color="tab:blue")
@@ -80,7 +84,7 @@ def _size_bars(ok):
 
 def _energy_bars(ok, label: str):
     """Energy per inference; the title says whether it is a RAPL reading or the estimate."""
-    fig = Figure(figsize=(7, 0.35 * len(ok) + 1.5))
+    fig = _figure(figsize=(7, 0.35 * len(ok) + 1.5))
     ax = fig.subplots()
     names = [v.name for v in ok]
     ax.barh(names, [v.measurement.energy.joules_per_1m / 1e3 if v.measurement.energy else 0

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from typing import TYPE_CHECKING
 
 from weightlight.variants import Variant
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Labels of points closer than this (display pixels at the saved dpi) are merged.
 _NEAR_PX = 9.0
@@ -73,6 +74,9 @@ def tradeoff_figure(
     ok: Sequence[Variant], x_of: Callable[[Variant], float | None], xlabel: str, front: list[str]
 ) -> Figure:
     """Metric against a cost (log x): Pareto front in red, numbered points, a key at the right."""
+    from matplotlib.figure import Figure  # ~0.9 s to import: only when a report is drawn
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     fig = Figure(figsize=(9, 4.5))
     ax = fig.add_axes((0.08, 0.12, 0.62, 0.8))
     pts = [(x_of(v), v.measurement.metric, v) for v in ok]

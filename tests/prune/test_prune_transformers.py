@@ -167,3 +167,20 @@ def test_round_to_keeps_simd_friendly_ffn_widths():
     assert pruned.config.intermediate_size == 96  # 89.6 -> 96, a multiple of 16
     assert pruned.bert.encoder.layer[0].attention.self.num_attention_heads == 4
     assert pruned.config.hidden_size == HIDDEN  # the residual width never changes
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "distilbert"])
+def test_head_pruned_encoders_export_fused_and_faithful(name, tmp_path):
+    """ORT's fusions get the pruned attention's head count and width (3 heads x 16 = 48, not
+    the residual 64): DistilBERT, whose attention has neither `num_attention_heads` nor
+    `all_head_size`, was fused with 64 / 3 and its export refused."""
+    import onnx
+
+    spec = SPECS[name]
+    data = data_for(spec)
+    pruned = wl.prune(build(name), THIRTY, data)
+    onnx_model = wl.export(pruned, wl.export.Export(), data, tmp_path / "pruned.onnx")
+    assert onnx_model.fusions["Attention"] == 2
+    attention = [n for n in onnx.load(str(onnx_model.path)).graph.node if n.op_type == "Attention"]
+    assert [a.i for n in attention for a in n.attribute if a.name == "num_heads"] == [3, 3]
+    assert onnx_model.parity.max_abs < 1e-4  # measured 5e-7 .. 6e-7

@@ -167,3 +167,46 @@ def test_round_to_keeps_simd_friendly_ffn_widths():
     assert pruned.config.intermediate_size == 96  # 89.6 -> 96, a multiple of 16
     assert pruned.bert.encoder.layer[0].attention.self.num_attention_heads == 4
     assert pruned.config.hidden_size == HIDDEN  # the residual width never changes
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "distilbert"])
+def test_head_pruned_encoders_export_fused_and_faithful(name, tmp_path):
+    """ORT's fusions get the pruned attention's head count and width (3 heads x 16 = 48, not
+    the residual 64): DistilBERT, whose attention has neither `num_attention_heads` nor
+    `all_head_size`, was fused with 64 / 3 and its export refused."""
+    import onnx
+
+    spec = SPECS[name]
+    data = data_for(spec)
+    pruned = wl.prune(build(name), THIRTY, data)
+    onnx_model = wl.export(pruned, wl.export.Export(), data, tmp_path / "pruned.onnx")
+    assert onnx_model.fusions["Attention"] == 2
+    attention = [n for n in onnx.load(str(onnx_model.path)).graph.node if n.op_type == "Attention"]
+    assert [a.i for n in attention for a in n.attribute if a.name == "num_heads"] == [3, 3]
+    assert onnx_model.parity.max_abs < 1e-4  # measured 5e-7 .. 6e-7
+
+
+def test_a_llama_whose_pruned_heads_do_not_divide_its_width_saves_and_reloads(tmp_path):
+    """transformers' LlamaConfig refuses hidden_size % heads != 0 in save_pretrained and
+    from_pretrained, even with head_dim given: 8 heads of 8 in 2 groups, 30 % pruned, keep 3
+    per group, 6 heads for a width of 64. The config keeps 8, the pruned count is saved under
+    its own key, and the hf: loader rebuilds the model (156 M Llama: 16 -> 12 heads of 64)."""
+    import transformers as t
+
+    from weightlight.models.hf_arch import PRUNED_HEADS_KEY
+
+    torch.manual_seed(0)
+    config = t.LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=8,
+                           num_key_value_heads=2, head_dim=8, intermediate_size=128,
+                           vocab_size=100)  # fmt: skip
+    model, data = t.LlamaForCausalLM(config).eval(), data_for(SPECS["llama"])
+    pruned = wl.prune(model, wl.prune.Structured(ratio=0.3, head_ratio=0.3), data)
+    assert pruned.model.layers[0].self_attn.q_proj.out_features == 6 * 8
+    assert pruned.config.num_attention_heads == 8 and getattr(pruned.config, PRUNED_HEADS_KEY) == 6
+    pruned.save_pretrained(tmp_path)
+    reloaded = wl.models.load_model(f"hf:{tmp_path}")
+    assert n_params(reloaded) == n_params(pruned)
+    torch.testing.assert_close(logits(reloaded, data), logits(pruned, data), rtol=0, atol=0)
+    reloaded.save_pretrained(tmp_path / "again")  # a reloaded model saves again
+    again = wl.models.load_model(f"hf:{tmp_path / 'again'}")
+    torch.testing.assert_close(logits(again, data), logits(pruned, data), rtol=0, atol=0)

@@ -21,18 +21,23 @@ FUSIBLE_MODEL_TYPES = ("bert", "roberta", "distilbert")
 def attention_dims(model) -> dict[str, int]:
     """{num_heads, hidden_size} of the model's attention as it runs now, for the fusions.
 
-    Read from the attention modules rather than `config`, because pruning heads
-    (`weightlight.prune.transformer`) changes the modules (and the config, but a wrapped model's
-    config may be another object); ORT fuses with one
-    head count, which is why that pruning keeps the same count in every block.
+    `hidden_size` is the attention's width (heads x head size), which pruning heads
+    (`weightlight.prune.transformer`) makes narrower than the residual stream. Both are read
+    from the weight shapes of the first block, through the family table every pruning and
+    loading path uses (`weightlight.models.hf_arch`), not from attribute names: DistilBERT's
+    attention has no `num_attention_heads` / `all_head_size`, and its config's `hidden_size`
+    stays the residual width, so a head-pruned DistilBERT was fused with a width that is no
+    multiple of its heads and the fusion failed. ORT fuses with one head count, which is why
+    that pruning keeps the same count in every block.
     """
-    for module in model.modules():
-        heads, width = (
-            getattr(module, "num_attention_heads", None),
-            getattr(module, "all_head_size", None),
-        )
-        if type(heads) is int and type(width) is int:
-            return {"num_heads": heads, "hidden_size": width}
+    from weightlight.models.hf_arch import blocks, find_family, head_counts, head_size
+
+    found = find_family(model)
+    if found is not None:
+        hf, family = found
+        block = blocks(hf, family)[1][0]
+        heads = head_counts(block, family)[0]
+        return {"num_heads": heads, "hidden_size": heads * head_size(block, family)}
     config = getattr(model, "config", None)
     return {"num_heads": getattr(config, "num_attention_heads", 0),
             "hidden_size": getattr(config, "hidden_size", 0)}  # fmt: skip

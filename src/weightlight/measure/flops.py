@@ -6,6 +6,13 @@ an int8 model runs (`quantized::linear`, `quantized::linear_dynamic`, `quantized
 only its float leftovers (a dynamic-int8 BERT: its attention products, 4 % of the total) or
 nothing at all ("?"). Here each such op counts from its unpacked weight's shape and the
 output it produced, the same definition as the float op it replaces.
+
+Nor does it know the CPU kernel of `scaled_dot_product_attention`
+(`aten._scaled_dot_product_flash_attention_for_cpu`, which every CPU call runs, masked or not):
+it counts the GPU kernels only, so a Hugging Face model with its default "sdpa" attention
+counted its projections but not its attention products (QK^T and AV), on CPU. That op counts
+here with torch's own SDPA formula (grouped-query included), the same figure the eager
+attention's matmuls give.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import math
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from weightlight import batch as batches
 
@@ -29,7 +36,7 @@ def count_macs(model: nn.Module, inputs: batches.Inputs) -> int | None:
         >>> count_macs(nn.Linear(8, 4), torch.zeros(2, 8))
         64
     """
-    counter = FlopCounterMode(display=False, custom_mapping=_quantized_ops())
+    counter = FlopCounterMode(display=False, custom_mapping=_uncounted_ops())
     try:
         with torch.no_grad(), counter:
             batches.call(model, inputs)
@@ -60,6 +67,12 @@ def _conv_transpose_flops(x, packed, *args, out_val=None, **kwargs) -> int:
     return 2 * x.numel() * math.prod(weight.shape[1:])
 
 
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """aten._scaled_dot_product_flash_attention_for_cpu: q (B, H, L, E), k / v (B, H_kv, S, E):
+    QK^T and AV, as torch counts its GPU attention kernels (a causal mask is not discounted)."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def _unpack_linear(packed) -> torch.Tensor:
     try:
         return torch.ops.quantized.linear_unpack(packed)[0]
@@ -73,11 +86,12 @@ _LINEAR = ("linear", "linear_relu", "linear_dynamic", "linear_relu_dynamic",
 _CONV = ("conv1d", "conv2d", "conv3d", "conv1d_relu", "conv2d_relu", "conv3d_relu",
          "conv2d_add", "conv2d_add_relu")  # fmt: skip
 _CONV_TRANSPOSE = ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+_CPU_SDPA = ("_scaled_dot_product_flash_attention_for_cpu",)
 
 
-def _quantized_ops() -> dict:
-    """{op packet: flop function} for the quantized ops this torch build has; the functions
-    take the raw arguments (`_get_raw`), since a packed weight has no shape of its own."""
+def _uncounted_ops() -> dict:
+    """{op packet: flop function} for the quantized ops this torch build has (they take the raw
+    arguments, `_get_raw`, since a packed weight has no shape of its own) and CPU attention."""
     mapping = {}
     for names, fn in ((_LINEAR, _linear_flops), (_CONV, _conv_flops),
                       (_CONV_TRANSPOSE, _conv_transpose_flops)):  # fmt: skip
@@ -87,4 +101,8 @@ def _quantized_ops() -> dict:
                 mapping[getattr(torch.ops.quantized, name)] = fn
             except (AttributeError, RuntimeError):  # not in this torch build
                 continue
+    for name in _CPU_SDPA:  # takes shapes (no `_get_raw`), like torch's own formulas
+        packet = getattr(torch.ops.aten, name, None)
+        if packet is not None:
+            mapping[packet] = _cpu_sdpa_flops
     return mapping

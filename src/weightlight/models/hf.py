@@ -18,7 +18,13 @@ from torch import nn
 
 from weightlight._optional import require
 from weightlight.errors import UserError
-from weightlight.models.hf_arch import Family, blocks, needs_rebuild, sync_attributes
+from weightlight.models.hf_arch import (
+    PRUNED_HEADS_KEY,
+    Family,
+    blocks,
+    needs_rebuild,
+    sync_attributes,
+)
 
 PREFIX = "hf:"
 
@@ -83,18 +89,22 @@ def _load_pruned(cls, config, family: Family, folder: Path) -> nn.Module:
     from weightlight.models.hf_slice import keep_heads
 
     key = family.config_heads
-    heads, size = getattr(config, key), getattr(config, family.config_head_dim or "head_dim")
+    marked = type(getattr(config, PRUNED_HEADS_KEY, None)) is int  # the config keeps its count
+    heads = getattr(config, PRUNED_HEADS_KEY) if marked else getattr(config, key)
+    size = getattr(config, family.config_head_dim or "head_dim")
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise UserError(f"'{folder}' holds no .safetensors weights",
                         "re-save the pruned model with save_pretrained")  # fmt: skip
     state = {k: v for f in files for k, v in load_file(str(f)).items()}
-    setattr(config, key, config.hidden_size // size)  # what the family's code can build
+    if not marked:
+        setattr(config, key, config.hidden_size // size)  # what the family's code can build
     model = cls._from_config(config)
     for block in blocks(model, family)[1]:
         keep_heads(block, family, torch.arange(heads))
         sync_attributes(block, family)
-    setattr(config, key, heads)
+    if not marked:
+        setattr(config, key, heads)
     missing, unexpected = model.load_state_dict(state, strict=False)
     loaded = {p.data_ptr() for k, p in model.state_dict().items() if k in state}
     untied = [k for k in missing if model.state_dict()[k].data_ptr() not in loaded]

@@ -9,7 +9,7 @@ here, and the `hf:` loader reads the same table to rebuild a pruned model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
@@ -35,6 +35,11 @@ class Family:
             with fewer heads: transformers 5 dropped `pruned_heads`.
         extra_head_outputs: other projections whose outputs are per head (DeBERTa's pos_*).
         ffn_attr: (module path, attribute) storing the FFN width, if the forward reads one.
+        heads_divide_hidden: the config refuses a head count that does not divide
+            hidden_size, even with `head_dim` given (transformers' LlamaConfig checks it in
+            save_pretrained and from_pretrained). Such a count is then saved under
+            `PRUNED_HEADS_KEY`, the config keeping the one it was built with, and only
+            weightlight's `hf:` loader rebuilds the model.
     """
 
     layers: str
@@ -53,6 +58,7 @@ class Family:
     reads_head_dim: bool = False
     extra_head_outputs: tuple[str, ...] = ()
     ffn_attr: tuple[str, str] | None = None
+    heads_divide_hidden: bool = False
 
     @property
     def fused_qkv(self) -> bool:
@@ -136,7 +142,7 @@ FAMILIES: dict[str, Family] = {
         config_ffn="n_inner",
         config_layers="n_layer",
     ),
-    "llama": _LLAMA,
+    "llama": replace(_LLAMA, heads_divide_hidden=True),
     "qwen2": _LLAMA,
     "mistral": _LLAMA,
     "vit": Family(
@@ -155,6 +161,9 @@ FAMILIES: dict[str, Family] = {
         reads_head_dim=True,
     ),
 }
+# The config key holding the pruned query-head count of a `heads_divide_hidden` family.
+PRUNED_HEADS_KEY = "weightlight_attention_heads"
+
 # Families recognised only to refuse them in one line (model_type -> why).
 REFUSED: dict[str, str] = {
     "albert": "ALBERT shares one layer's weights across all its blocks, so heads, FFN neurons "
@@ -178,8 +187,11 @@ def find_family(model: nn.Module) -> tuple[nn.Module, Family] | None:
 
 def needs_rebuild(config) -> Family | None:
     """The family of a pruned model whose config transformers cannot build from (the head
-    size is not hidden_size / heads and the family does not read it), else None."""
+    size is not hidden_size / heads and the family does not read it, or the head count is
+    saved under `PRUNED_HEADS_KEY`), else None."""
     family = FAMILIES.get(getattr(config, "model_type", ""))
+    if family is not None and type(getattr(config, PRUNED_HEADS_KEY, None)) is int:
+        return family
     if family is None or family.reads_head_dim:
         return None
     heads = getattr(config, family.config_heads, None)

@@ -24,6 +24,7 @@ from torch import nn
 
 from weightlight.errors import UserError
 from weightlight.models.hf_arch import (
+    PRUNED_HEADS_KEY,
     Family,
     blocks,
     head_counts,
@@ -127,7 +128,14 @@ def _keep_blocks(hf: nn.Module, name: str, layers, keep: list[int], family: Fami
 
 def _update_config(config, block: nn.Module, family: Family, n_layers: int) -> None:
     heads, kv = head_counts(block, family)
-    setattr(config, family.config_heads, heads)
+    if family.heads_divide_hidden and config.hidden_size % heads:
+        # The config would refuse to save (and load) this count: it keeps the count it was
+        # built with and the pruned one goes under its own key, read by the hf: loader.
+        setattr(config, PRUNED_HEADS_KEY, heads)
+    else:
+        setattr(config, family.config_heads, heads)
+        if hasattr(config, PRUNED_HEADS_KEY):  # pruned again, to a count the config takes
+            delattr(config, PRUNED_HEADS_KEY)
     if family.config_kv_heads:
         setattr(config, family.config_kv_heads, kv)
     # The head size stays; families that compute it as hidden / heads cannot read it back

@@ -183,7 +183,7 @@ grouped-query attention: per key/value group, at least one) and round(0.7 x FFN)
 hidden width, embeddings and head size stay. How it works: [pruning](pruning.md).
 {big}
 - params: `weightlight.measure.params.count_params` (the state dict, as reports count it; a
-  tied embedding counts twice);
+  tied embedding counts once, as it is stored once);
 - MACs: `weightlight.measure.flops.count_macs`, as reports count them, on one sequence of {SEQ}
   tokens (the ViT: one 32x32 image, 16 patches + 1 token), attention products included;
 - seconds to prune: wall time of `wl.prune`, scoring included, 2 threads, on a machine shared

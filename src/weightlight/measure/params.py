@@ -12,13 +12,20 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     Counts the state_dict, not `parameters()`, so quantized layers (whose int8 weights are
     packed buffers) and pruning masks applied in place are both seen as they are stored.
     Pruning re-parametrisations (`weight_orig` + `weight_mask`) count once, as the effective
-    weight.
+    weight. A tensor tied to another (GPT-2's LM head is its token embedding) counts once, as
+    it is stored once.
     """
     total = nonzero = 0
     state = model.state_dict()
+    seen: set[tuple] = set()
     for name, tensor in state.items():
         if name.endswith("_mask") or not isinstance(tensor, torch.Tensor):
             continue
+        if not tensor.is_quantized and tensor.data_ptr():
+            key = (tensor.data_ptr(), tuple(tensor.shape), tensor.dtype)
+            if key in seen:
+                continue
+            seen.add(key)
         if name.endswith("_orig"):
             mask = state.get(name[: -len("_orig")] + "_mask")
             tensor = tensor * mask if mask is not None else tensor

@@ -244,9 +244,10 @@ def generate(decoder: DecoderRuntime, prompt_ids: torch.Tensor, new_tokens: int)
 INTERLEAVED_METHOD = (
     "interleaved: all {n} decoders of the run re-timed in the same process after the last "
     "was made, {rounds} rounds in rotating order; batch 1, {prompt}-token prompt, {new} new "
-    "tokens (greedy, end-of-text ignored), key/value cache on; per round {warmup} warm-up + "
-    "{per_round} timed generation(s); prefill = time to first token; decode = mean time of one "
-    "step per generation; median and p90 over all rounds; {threads} intra-op threads"
+    "tokens (greedy, end-of-text ignored), key/value cache on; {warmup} warm-up "
+    "generation(s) in the first round, {per_round} timed per round; prefill = time to first "
+    "token; decode = mean time of one step per generation; median and p90 over all rounds; "
+    "{threads} intra-op threads"
 )
 
 
@@ -274,7 +275,7 @@ def interleaved_generation(
         new_tokens: decode steps per generation.
         runs: timed generations per decoder in all, spread over the rounds (at least one per
             round).
-        warmup: untimed generations per decoder at the start of each round.
+        warmup: untimed generations per decoder, in the first round.
         rounds: how many times each decoder takes its turn.
         threads: torch intra-op threads meanwhile (other runtimes set their own).
     """
@@ -288,7 +289,9 @@ def interleaved_generation(
     try:
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)] if names else []:
-                for _ in range(warmup):
+                # warm-up in the first round only: a generation of a slow variant (emulated
+                # bf16) takes seconds, and its own first steps warm what the others cooled
+                for _ in range(warmup if r == 0 else 0):
                     generate(decoders[name], prompt_ids, new_tokens)
                 timings[name] += [
                     generate(decoders[name], prompt_ids, new_tokens) for _ in range(per_round)

@@ -17,7 +17,12 @@ import torch
 
 from weightlight.measure.energy import with_energy
 from weightlight.measure.generation import INTERLEAVED_METHOD as GENERATION_INTERLEAVED
-from weightlight.measure.generation import as_decoder, interleaved_generation, prompt_from
+from weightlight.measure.generation import (
+    as_decoder,
+    generate,
+    interleaved_generation,
+    prompt_from,
+)
 from weightlight.measure.latency import INTERLEAVED_METHOD, interleaved_latency
 from weightlight.measure.runnable import as_runnable
 from weightlight.recipe import Recipe
@@ -66,18 +71,19 @@ def retime_generation(state, measurements: dict, threads: int) -> dict:
     """Generation of every variant that decoded when it was made, interleaved; updates
     `measurements` ({name: Measurement}, the latency re-timing's) and returns it."""
     options = state.recipe.measure.generation
+    prompt = prompt_from(state.data.eval, options.prompt_tokens)
     decoders = {}
     for v in state.variants:
         if not v.ok or v.measurement is None or v.measurement.generation is None:
             continue
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # not reloadable: keeps its first figures
             decoder = as_decoder(state.model(v.name))
-            if decoder is not None:
-                decoders[v.name] = decoder
+            generate(decoder, prompt, 1)
+            decoders[v.name] = decoder
     if not decoders:
         return measurements
     points = interleaved_generation(
-        decoders, prompt_from(state.data.eval, options.prompt_tokens),
+        decoders, prompt,
         new_tokens=options.new_tokens, runs=options.runs, warmup=options.warmup,
         rounds=RETIME_ROUNDS, threads=threads,
     )  # fmt: skip

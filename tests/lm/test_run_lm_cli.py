@@ -26,7 +26,7 @@ def test_wrong_pairings_with_the_embedded_lm_are_one_line(run_cli, tmp_path, arg
 
 
 @pytest.mark.slow
-@pytest.mark.long  # ~16 min on 2 loaded cores: make test-long, not CI
+@pytest.mark.long  # ~17 min on 2 loaded cores: make test-long, not CI
 def test_run_lm_trains_caches_compresses_and_reports_generation(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "weightlight", "run", "lm", "--out", str(tmp_path / "lm")],
@@ -63,7 +63,7 @@ def test_run_lm_trains_caches_compresses_and_reports_generation(tmp_path):
         assert m["metric"] > 1, name
     assert variants["drop-block"]["measurement"]["params"] < base["params"]  # a block fewer
     assert report["summary"]["generation"].startswith("batch 1, 64-token prompt, 32 new tokens")
-    assert "decode tok/s (32 new)" in (run / "report.html").read_text()
+    assert "decode tok/s<br>(32 new)" in (run / "report.html").read_text()
     # the trained base is cached in the run folder: resuming it does not train again
     assert "training tiny_llama" in proc.stdout
     again = subprocess.run(

@@ -26,7 +26,7 @@ def test_wrong_pairings_with_the_embedded_lm_are_one_line(run_cli, tmp_path, arg
 
 
 @pytest.mark.slow
-@pytest.mark.long  # ~16 min on 2 loaded cores: make test-long, not CI
+@pytest.mark.long  # ~17 min on 2 loaded cores: make test-long, not CI
 def test_run_lm_trains_caches_compresses_and_reports_generation(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "weightlight", "run", "lm", "--out", str(tmp_path / "lm")],
@@ -50,12 +50,20 @@ def test_run_lm_trains_caches_compresses_and_reports_generation(tmp_path):
     # ~1,000 (the vocabulary) and unigram counts of the training text 398 on the same tokens,
     # so below 320 the model has learnt context, not only token frequencies
     assert base["metric"] < 320, f"held-out perplexity {base['metric']:.1f}"
-    for name in ("base", "dynamic-int8", "weight-only-int4"):
-        g = variants[name]["measurement"]["generation"]
-        assert (g["batch_size"], g["prompt_tokens"], g["new_tokens"]) == (1, 64, 32)
-        assert g["decode_tokens_per_s"] > 0 and g["peak_memory_bytes"]
+    # every variant decodes token by token (torch, and ONNX exported with its key/value
+    # cache), re-timed together at the end, and has its perplexity
+    assert set(variants) >= {"dynamic-int8", "wanda50", "drop-block-distilled", "onnx-int4"}
+    for name, v in variants.items():
+        assert v["status"] == "ok", (name, v.get("error"))
+        m = v["measurement"]
+        g = m["generation"]
+        assert (g["batch_size"], g["prompt_tokens"], g["new_tokens"]) == (1, 64, 32), name
+        assert g["decode_tokens_per_s"] > 0 and g["peak_memory_bytes"], name
+        assert m["methods"]["generation"].startswith("interleaved"), name
+        assert m["metric"] > 1, name
+    assert variants["drop-block"]["measurement"]["params"] < base["params"]  # a block fewer
     assert report["summary"]["generation"].startswith("batch 1, 64-token prompt, 32 new tokens")
-    assert "decode tok/s (32 new)" in (run / "report.html").read_text()
+    assert "decode tok/s<br>(32 new)" in (run / "report.html").read_text()
     # the trained base is cached in the run folder: resuming it does not train again
     assert "training tiny_llama" in proc.stdout
     again = subprocess.run(

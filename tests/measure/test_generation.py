@@ -15,6 +15,7 @@ from weightlight.measure.generation import (
     TorchDecoder,
     as_decoder,
     generate,
+    interleaved_generation,
     measure_generation,
     prompt_from,
 )
@@ -110,6 +111,31 @@ def test_any_object_with_the_protocol_is_measured_the_same_way():
     assert 16 < point.decode_tokens_per_s <= 250.0
     assert point.peak_memory_bytes is None  # no fresh copy to build: not measured, said so
     assert sleepy.length == 18  # prompt + 8 steps: exactly new_tokens, no early stop
+
+
+class CountingDecoder(SleepyDecoder):
+    """A SleepyDecoder that logs its generations into a shared list (the turn order)."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        super().__init__()
+        self.name, self.log = name, log
+
+    def prefill(self, input_ids: torch.Tensor) -> torch.Tensor:
+        self.log.append(self.name)
+        return super().prefill(input_ids)
+
+
+def test_interleaved_generation_takes_turns_and_pools_the_rounds():
+    log: list[str] = []
+    decoders = {n: CountingDecoder(n, log) for n in ("a", "b", "c")}
+    points = interleaved_generation(decoders, prompt(6), new_tokens=3, runs=5, warmup=1,
+                                    rounds=5, threads=1)  # fmt: skip
+    # warm-up in the first round only, then one timed generation per round, rotating order
+    assert log == ["a", "a", "b", "b", "c", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c",
+                   "b", "c", "a"]  # fmt: skip
+    for point in points.values():
+        assert (point.runs, point.warmup, point.threads, point.new_tokens) == (5, 1, 1, 3)
+        assert 4.0 <= point.decode_ms_per_token_p50 < 60.0 and point.peak_memory_bytes is None
 
 
 def test_as_decoder_wraps_generators_only():

@@ -62,6 +62,13 @@ def load_onnx(path: str | Path, *, optimize: str = "all") -> OrtModel:
         torch.Size([1, 10])
     """
     check_onnx(path)
+    inputs = onnx.load(str(path), load_external_data=False).graph.input
+    if any(i.name.startswith("past_key_values.") for i in inputs):
+        # a decoder exported with its key/value cache: fed and generated as one (a resumed
+        # run reloads it from its file)
+        from weightlight.export.ort_decoder import OrtDecoderModel
+
+        return OrtDecoderModel(Path(path), optimize=optimize)
     return OrtModel(path, optimize=optimize)
 
 

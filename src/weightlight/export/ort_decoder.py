@@ -18,6 +18,7 @@ import torch
 from weightlight import batch as batches
 from weightlight.errors import UserError, one_line
 from weightlight.export.ort import OrtModel
+from weightlight.measure.generation import as_decoder
 from weightlight.measure.runnable import as_runnable
 
 PAST_PREFIX, PRESENT_PREFIX = "past_key_values.", "present."
@@ -147,3 +148,8 @@ class OrtDecoder:
             ) from None
         self.cache, self.length = present, self.length + new
         return torch.from_numpy(logits[0, -1].astype(np.float32, copy=False))
+
+
+# so `wl.measure` times a KV-cache export's generation like a torch LM's (its own session,
+# at the model's thread count)
+as_decoder.register(OrtDecoderModel, lambda model: OrtDecoder(model))

@@ -150,8 +150,9 @@ def quantize_onnx(
         except Exception as exc:  # ORT's quantizer: one line naming the node it failed on
             raise _quantizer_error(exc, prepared, config) from None
         check_onnx(out)
-    result = OrtModel(path, optimize=onnx_model.optimize, threads=onnx_model.threads,
-                      notes=tuple(notes))  # fmt: skip
+    # the source's own class: a key/value-cache decoder stays one (fed and generated as such)
+    result = type(onnx_model)(path, optimize=onnx_model.optimize, threads=onnx_model.threads,
+                              notes=tuple(notes))  # fmt: skip
     report = parity(onnx_model, result, data, tolerance=FIDELITY_TOLERANCE)
     if not report.ok:
         notes += (f"int8 output far from fp32 (max rel error {report.max_rel:.2f})",)

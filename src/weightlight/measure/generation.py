@@ -190,27 +190,31 @@ def measure_generation(
         timings = [generate(decoder, prompt_ids, new_tokens) for _ in range(runs)]
     finally:
         torch.set_num_threads(previous)
-    prefill = [t.prefill_ms for t in timings]
-    per_token = [statistics.fmean(t.step_ms) for t in timings]
     peak, peak_method = None, "not measured (no fresh decoder to build)"
     if fresh is not None:
         from weightlight.measure.memory import forked_peak
 
         peak, peak_method = forked_peak(lambda: generate(fresh(), prompt_ids, new_tokens), batch=1)
+    return generation_point(
+        timings, prompt_tokens=int(prompt_ids.shape[1]), new_tokens=new_tokens, warmup=warmup,
+        threads=threads, peak_memory_bytes=peak,
+        peak_memory_method=peak_method.replace("one batch-1 forward", "one generation"),
+    )  # fmt: skip
+
+
+def generation_point(timings: list[Timing], **fields) -> GenerationPoint:
+    """The record of `timings` (one per timed generation): medians and p90s over them."""
+    prefill = [t.prefill_ms for t in timings]
+    per_token = [statistics.fmean(t.step_ms) for t in timings]
     p50 = statistics.median(per_token)
     return GenerationPoint(
-        prompt_tokens=int(prompt_ids.shape[1]),
-        new_tokens=new_tokens,
         prefill_ms_p50=statistics.median(prefill),
         prefill_ms_p90=_percentile(prefill, 90),
         decode_ms_per_token_p50=p50,
         decode_ms_per_token_p90=_percentile(per_token, 90),
         decode_tokens_per_s=1000.0 / p50 if p50 > 0 else float("inf"),
-        runs=runs,
-        warmup=warmup,
-        threads=threads,
-        peak_memory_bytes=peak,
-        peak_memory_method=peak_method.replace("one batch-1 forward", "one generation"),
+        runs=len(timings),
+        **fields,
     )
 
 
@@ -235,6 +239,75 @@ def generate(decoder: DecoderRuntime, prompt_ids: torch.Tensor, new_tokens: int)
         steps.append((time.perf_counter() - start) * 1000.0)
         tokens.append(int(torch.argmax(logits)))
     return Timing(prefill_ms, steps, tokens)
+
+
+INTERLEAVED_METHOD = (
+    "interleaved: all {n} decoders of the run re-timed in the same process after the last "
+    "was made, {rounds} rounds in rotating order; batch 1, {prompt}-token prompt, {new} new "
+    "tokens (greedy, end-of-text ignored), key/value cache on; {warmup} warm-up "
+    "generation(s) in the first round, {per_round} timed per round; prefill = time to first "
+    "token; decode = mean time of one step per generation; median and p90 over all rounds; "
+    "{threads} intra-op threads"
+)
+
+
+def interleaved_generation(
+    decoders: dict[str, DecoderRuntime],
+    prompt_ids: torch.Tensor,
+    *,
+    new_tokens: int = 32,
+    runs: int = 5,
+    warmup: int = 1,
+    rounds: int = 5,
+    threads: int | None = None,
+) -> dict[str, GenerationPoint]:
+    """Time several decoders under the same conditions, so their tokens/s compare alike.
+
+    Timed one by one as each variant is made, a slow spell on a shared machine lands on
+    whichever variant was being timed then (and can crown a slower decoder "best"). Here every
+    decoder generates in every round, in a rotating order, and its figures pool all rounds,
+    as `weightlight.measure.latency.interleaved_latency` does for forward passes. Peak memory
+    is not measured here (the records carry None).
+
+    Args:
+        decoders: name -> DecoderRuntime (`as_decoder(model)`).
+        prompt_ids: int64 [1, P], the same prompt for all.
+        new_tokens: decode steps per generation.
+        runs: timed generations per decoder in all, spread over the rounds (at least one per
+            round).
+        warmup: untimed generations per decoder, in the first round.
+        rounds: how many times each decoder takes its turn.
+        threads: torch intra-op threads meanwhile (other runtimes set their own).
+    """
+    _check_prompt(prompt_ids)
+    per_round = max(1, -(-runs // rounds))
+    names = list(decoders)
+    timings: dict[str, list[Timing]] = {n: [] for n in names}
+    previous = torch.get_num_threads()
+    threads = threads or previous
+    torch.set_num_threads(threads)
+    try:
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)] if names else []:
+                # warm-up in the first round only: a generation of a slow variant (emulated
+                # bf16) takes seconds, and its own first steps warm what the others cooled
+                for _ in range(warmup if r == 0 else 0):
+                    generate(decoders[name], prompt_ids, new_tokens)
+                timings[name] += [
+                    generate(decoders[name], prompt_ids, new_tokens) for _ in range(per_round)
+                ]
+    finally:
+        torch.set_num_threads(previous)
+    return {
+        n: generation_point(
+            timings[n],
+            prompt_tokens=int(prompt_ids.shape[1]),
+            new_tokens=new_tokens,
+            warmup=warmup,
+            threads=threads,
+        )  # fmt: skip
+        for n in names
+    }
 
 
 def prompt_from(loader, length: int) -> torch.Tensor:
@@ -272,7 +345,11 @@ def measure_model_generation(
     decoder = as_decoder(model)
     if decoder is None:
         return None
-    fresh = (lambda: TorchDecoder(copy.deepcopy(model))) if isinstance(model, nn.Module) else None
+    fresh = None  # builds the decoder anew in the child that measures peak memory
+    if isinstance(model, nn.Module):
+        fresh = lambda: TorchDecoder(copy.deepcopy(model))  # noqa: E731
+    elif decoder is not model:  # a registered wrapper (an ORT decoder) opens a new session
+        fresh = lambda: as_decoder(model)  # noqa: E731
     return measure_generation(
         decoder, prompt_from(loader, options.prompt_tokens), new_tokens=options.new_tokens,
         runs=options.runs, warmup=options.warmup, threads=threads, fresh=fresh,

@@ -20,16 +20,14 @@ from weightlight.errors import UserError, one_line
 from weightlight.export.guardrail import guardrail, precision_of
 from weightlight.hardware import stage_precision
 from weightlight.measure import measure
-from weightlight.measure.energy import measure_energy, with_energy
-from weightlight.measure.latency import INTERLEAVED_METHOD, interleaved_latency
+from weightlight.measure.energy import measure_energy
 from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import load_model, save_model
+from weightlight.pipeline.retime import RETIME_ROUNDS, energy_options, retime
 from weightlight.recipe import Recipe, dump_recipe
 from weightlight.variants import Variant, read_variants, upsert, write_variants
 
 Progress = Callable[[str], None]
-# Rounds of the final interleaved timing: enough that one slow spell is outvoted.
-RETIME_ROUNDS = 5
 
 
 class RunState:
@@ -178,13 +176,15 @@ class RunState:
         record = measure(
             made, self.data, name=name, batch_sizes=options.batch_sizes, threads=options.threads,
             runs=max(3, options.runs // RETIME_ROUNDS), warmup=min(options.warmup, 3),
-            generation=options.generation,
+            generation=options.generation.model_copy(
+                update={"runs": max(2, options.generation.runs // RETIME_ROUNDS)}
+            ),
         )  # fmt: skip
-        record = record.with_updates(methods={
-            **record.methods,
-            "latency": "preliminary (the run's interleaved re-timing had not happened yet): "
-            + record.methods["latency"],
-        })  # fmt: skip
+        first = "preliminary (the run's interleaved re-timing had not happened yet): "
+        timed = ["latency"] + (["generation"] if record.generation is not None else [])
+        record = record.with_updates(
+            methods={**record.methods, **{k: first + record.methods[k] for k in timed}}
+        )
         record = measure_energy(
             record, as_runnable(made, self.data.adapter).run,
             self.data.example_batch(max(options.batch_sizes)), **energy_options(self.recipe),
@@ -201,64 +201,20 @@ class RunState:
         return record
 
     def retime(self) -> None:
-        """Time every measured variant again, together, so one report's ratios compare alike.
-
-        Each variant was timed right after it was made, in whatever state the process was then;
-        here all are re-timed interleaved in rounds (`interleaved_latency`), and latency,
-        energy and the slower-than-fp32 notes are redone from those figures. A variant whose
-        model cannot be reloaded (a resumed run) keeps its first timing, and the report's
-        method table shows that its latency was measured differently.
-        """
-        options = self.recipe.measure
-        threads = options.threads or torch.get_num_threads()
-        runs = {}
-        for v in self.variants:
-            model = self.model(v.name) if v.ok else None
-            with contextlib.suppress(Exception):
-                runnable = as_runnable(model, self.data.adapter)
-                runnable.set_threads(threads)
-                runs[v.name] = runnable.run
-        if not runs:
-            return
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            points = interleaved_latency(
-                runs, self.data.example_batch, tuple(options.batch_sizes),
-                warmup=min(options.warmup, 3), runs_per_variant=options.runs, rounds=RETIME_ROUNDS,
-            )  # fmt: skip
-        finally:
-            torch.set_num_threads(previous)
-        method = INTERLEAVED_METHOD.format(
-            n=len(runs), rounds=RETIME_ROUNDS, warmup=min(options.warmup, 3),
-            per_round=max(1, -(-options.runs // RETIME_ROUNDS)), threads=threads,
-        )  # fmt: skip
+        """Time every measured variant again, together, so one report's ratios compare alike
+        (forward latency, and generation for a language model: `weightlight.pipeline.retime`)."""
+        fresh = retime(self)
         for v in list(self.variants):
-            if v.name not in points:
-                continue
-            m = v.measurement
-            notes = tuple(n for n in m.notes if not n.startswith("int8 measured SLOWER"))
-            m = m.with_updates(
-                latency=points[v.name], methods={**m.methods, "latency": method}, notes=notes
-            )
-            if m.energy is not None:  # energy follows latency; a RAPL reading keeps its watts
-                watts = None if m.energy.estimate else m.energy.watts
-                m = with_energy(m, rapl_watts=watts, **energy_options(self.recipe))
-            fresh = v.model_copy(update={"measurement": self._guard(m, v.kind, v.config, v.parent)})
-            self.variants = upsert(self.variants, fresh)
-        write_variants(self.out, self.variants)
-        self._log(f"re-timed {len(points)} variants together ({RETIME_ROUNDS} rounds)")
+            if v.name in fresh:
+                m = self._guard(fresh[v.name], v.kind, v.config, v.parent)
+                self.variants = upsert(self.variants, v.model_copy(update={"measurement": m}))
+        if fresh:
+            write_variants(self.out, self.variants)
+            self._log(f"re-timed {len(fresh)} variants together ({RETIME_ROUNDS} rounds)")
 
     def _log_traceback(self, name: str) -> None:
         with open(self.out / "log.txt", "a", encoding="utf-8") as f:
             f.write(f"--- traceback of {name} ---\n{traceback.format_exc()}\n")
-
-
-def energy_options(recipe: Recipe) -> dict:
-    """The recipe's energy settings as `measure_energy` keywords (runs and searches alike)."""
-    e = recipe.energy
-    return {"carbon_g_per_kwh": e.carbon_g_per_kwh, "price_per_kwh": e.price_per_kwh,
-            "currency": e.currency, "watts_per_thread": e.watts_per_thread}  # fmt: skip
 
 
 def _now() -> str:

@@ -210,3 +210,17 @@ def test_a_llama_whose_pruned_heads_do_not_divide_its_width_saves_and_reloads(tm
     reloaded.save_pretrained(tmp_path / "again")  # a reloaded model saves again
     again = wl.models.load_model(f"hf:{tmp_path / 'again'}")
     torch.testing.assert_close(logits(again, data), logits(pruned, data), rtol=0, atol=0)
+
+
+def test_a_llama_with_a_block_removed_reloads_from_a_weights_file(tmp_path):
+    """Saved as .safetensors and rebuilt by its factory (how a run reloads its variants): the
+    fresh 2-block build is cut to the 1 block the file holds, then fitted to its widths."""
+    data = data_for(SPECS["llama"])
+    config = wl.prune.Structured(ratio=0.3, head_ratio=0.3, layers=1)
+    pruned = wl.prune(build("llama"), config, data)
+    assert len(pruned.model.layers) == 1 and pruned.config.num_hidden_layers == 1
+    path = wl.models.save_model(pruned, tmp_path / "pruned.safetensors")
+    reloaded = wl.models.load_model(path, factory=lambda: build("llama"))
+    assert len(reloaded.model.layers) == 1 and reloaded.config.num_hidden_layers == 1
+    assert n_params(reloaded) == n_params(pruned)
+    torch.testing.assert_close(logits(reloaded, data), logits(pruned, data), rtol=0, atol=0)

@@ -63,3 +63,22 @@ def _optional(block: nn.Module, path: str) -> nn.Module | None:
         return block.get_submodule(path)
     except AttributeError:
         return None
+
+
+def keep_blocks(hf: nn.Module, name: str, layers, keep: list[int], family: Family) -> nn.ModuleList:
+    """Keep blocks `keep` of the block list `name` (in order), renumber their cache indices and
+    rewrite the config's layer count (and per-layer types): used by block removal and by
+    the loader, which shrinks a fresh build to the blocks a saved model kept."""
+    kept = nn.ModuleList(layers[i] for i in keep)
+    parent, _, attr = name.rpartition(".")
+    setattr(hf.get_submodule(parent) if parent else hf, attr, kept)
+    for new, block in enumerate(kept):  # the key/value cache is indexed by layer_idx
+        for module in block.modules():
+            if type(getattr(module, "layer_idx", None)) is int:
+                module.layer_idx = new
+    config = hf.config
+    types = getattr(config, "layer_types", None)
+    if isinstance(types, (list, tuple)) and len(types) == len(layers):
+        config.layer_types = [types[i] for i in keep]
+    setattr(config, family.config_layers, len(kept))
+    return kept

@@ -30,7 +30,9 @@ def fit_to_state_dict(
     come from an untrusted file: a weight of the wrong rank, an empty dimension or a bias that
     does not match its weight is refused before any layer is built from it (a [2**40, 0]
     weight holds no bytes but would make a 4 TB bias).
+    A transformer saved with fewer blocks (block removal) is first cut to that many blocks.
     """
+    _fit_block_count(model, state)
     for name, module in list(model.named_modules()):
         if not isinstance(module, _RESIZABLE) or f"{name}.weight" not in state:
             continue
@@ -44,6 +46,28 @@ def fit_to_state_dict(
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
     return model
+
+
+def _fit_block_count(model: nn.Module, state: dict) -> None:
+    """Keep the first n blocks of a Hugging Face model whose saved state holds n of them (the
+    saved blocks are numbered 0..n-1 whichever were removed: their widths are fitted next)."""
+    from weightlight.models.hf_arch import blocks, find_family
+    from weightlight.models.hf_slice import keep_blocks
+
+    found = find_family(model)
+    if found is None or found[1] is None:
+        return
+    hf, family = found
+    try:
+        name, layers = blocks(hf, family)
+    except LookupError:
+        return
+    outer = next(n for n, m in model.named_modules() if m is hf)
+    prefix = f"{outer}.{name}." if outer else f"{name}."
+    saved = {key[len(prefix) :].split(".", 1)[0] for key in state if key.startswith(prefix)}
+    count = sum(1 for i in range(len(layers)) if str(i) in saved)
+    if 0 < count < len(layers):
+        keep_blocks(hf, name, layers, list(range(count)), family)
 
 
 def _check_saved_shape(name: str, module: nn.Module, shape, bias, source: str) -> None:

@@ -33,7 +33,7 @@ from weightlight.models.hf_arch import (
     out_dim,
     sync_attributes,
 )
-from weightlight.models.hf_slice import keep_heads, keep_in, keep_out
+from weightlight.models.hf_slice import keep_blocks, keep_heads, keep_in, keep_out
 from weightlight.prune.transformer_scores import block_scores, unit_scores
 
 
@@ -44,7 +44,7 @@ def prune_transformer(net: nn.Module, hf: nn.Module, family: Family, config, dat
     if drop:
         scores = block_scores(net, layers, data, config.calib_batches)
         keep = sorted(scores.topk(len(layers) - drop).indices.tolist())
-        layers = _keep_blocks(hf, name, layers, keep, family)
+        layers = keep_blocks(hf, name, layers, keep, family)
     ffn_ratio = config.ratio if config.ffn_ratio is None else config.ffn_ratio
     if config.head_ratio == 0 and ffn_ratio == 0:
         return
@@ -108,22 +108,6 @@ def _keep_neurons(block: nn.Module, family: Family, neurons: torch.Tensor) -> No
     for path in family.ffn_in:
         keep_out(block.get_submodule(path), neurons)
     keep_in(block.get_submodule(family.ffn_out), neurons)
-
-
-def _keep_blocks(hf: nn.Module, name: str, layers, keep: list[int], family: Family):
-    kept = nn.ModuleList(layers[i] for i in keep)
-    parent, _, attr = name.rpartition(".")
-    setattr(hf.get_submodule(parent) if parent else hf, attr, kept)
-    for new, block in enumerate(kept):  # the key/value cache is indexed by layer_idx
-        for module in block.modules():
-            if type(getattr(module, "layer_idx", None)) is int:
-                module.layer_idx = new
-    config = hf.config
-    types = getattr(config, "layer_types", None)
-    if isinstance(types, (list, tuple)) and len(types) == len(layers):
-        config.layer_types = [types[i] for i in keep]
-    setattr(config, family.config_layers, len(kept))
-    return kept
 
 
 def _update_config(config, block: nn.Module, family: Family, n_layers: int) -> None:

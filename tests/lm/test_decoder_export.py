@@ -66,8 +66,6 @@ def test_decoder_refusals(tmp_path):
         export_decoder(_llama(), tmp_path / "d.bin")
     with pytest.raises(UserError, match="both"):
         wl.export.Export(quantize="dynamic_int8", weight_only={"bits": 4})
-    with pytest.raises(UserError, match="4 bits"):
-        wl.export.Export(weight_only={"bits": 8, "algorithm": "gptq"})
 
 
 @pytest.mark.slow

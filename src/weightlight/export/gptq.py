@@ -27,8 +27,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
+
+from weightlight._lazy import lazy_import
+
+onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 
 def hessians(
@@ -152,17 +154,17 @@ def matmul_nbits_node(
     n, blocks = scales.shape
     if bits == 4:
         q = q[:, 0::2] | (q[:, 1::2] << 4)
-    weight = node.input[1]
+    weight, to_tensor = node.input[1], onnx.numpy_helper.from_array
     inits = [
-        numpy_helper.from_array(q.reshape(n, blocks, -1).astype(np.uint8), f"{weight}_Q{bits}"),
-        numpy_helper.from_array(scales.reshape(-1).astype(np.float32), f"{weight}_scales"),
+        to_tensor(q.reshape(n, blocks, -1).astype(np.uint8), f"{weight}_Q{bits}"),
+        to_tensor(scales.reshape(-1).astype(np.float32), f"{weight}_scales"),
     ]
     if zeros is not None:
         if bits == 4:
             padded = np.full((n, blocks + blocks % 2), 2 ** (bits - 1), np.uint8)
             padded[:, :blocks] = zeros
             zeros = padded[:, 0::2] | (padded[:, 1::2] << 4)
-        inits.append(numpy_helper.from_array(zeros.reshape(-1).astype(np.uint8), f"{weight}_zp"))
+        inits.append(to_tensor(zeros.reshape(-1).astype(np.uint8), f"{weight}_zp"))
     new = onnx.helper.make_node(
         "MatMulNBits", [node.input[0], *(t.name for t in inits)], list(node.output),
         name=f"{node.name}_Q{bits}", domain="com.microsoft",
@@ -195,7 +197,7 @@ def quantize_graph(
     hs = hessians(model, sorted({n.input[0] for n in targets}), feeds)
     replaced: dict[int, onnx.NodeProto] = {}
     for node in targets:
-        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
+        weight = onnx.numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
         q, scales, zeros = gptq_quantize(
             weight, hs[node.input[0]], bits=bits, block_size=block_size,
             symmetric=symmetric, percdamp=percdamp,

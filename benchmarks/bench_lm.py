@@ -7,11 +7,11 @@ a busy machine slows all alike), plus ratios against torch fp32:
 
     torch fp32             HF `generate` with its cache (eager, as users run it)
     torch dynamic int8     `torch.ao.quantization.quantize_dynamic` (Linear layers), generate
-    ORT fp32               the KV-cache decoder (weightlight.export.decoder) in ONNX Runtime
+    weightlight KV-cache   the KV-cache decoder (weightlight.export.decoder) in ONNX Runtime, fp32
     ORT int4 defaults      `MatMulNBitsQuantizer(model)` with ORT's defaults (4 bits, block 128,
                            asymmetric, accuracy level unset), the peer a user would pick
-    weightlight int4 ...   MatMulNBits through wl.export (block 32, int8 compute; GPTQ where
-                           the model is trained and --text is given)
+    weightlight int4/int8  MatMulNBits through wl.export (block 32, int8 compute; int4 GPTQ
+                           too where the model is trained and --text is given)
 
 Default model: a Llama built from a config (~100 M parameters, random weights: speed only).
 `--model hf:DIR` runs a trained causal LM folder; with `--text FILE` perplexity on that text
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -179,11 +180,13 @@ def main() -> None:
         "torch fp32": TorchLM(model),
         "torch dynamic int8": TorchLM(torch.ao.quantization.quantize_dynamic(
             model, {torch.nn.Linear}, dtype=torch.qint8)),
-        "ORT fp32": OrtLM(fp32, args.threads),
+        "weightlight KV-cache ONNX fp32": OrtLM(fp32, args.threads),
         "ORT int4 (quantizer defaults)": OrtLM(ort_defaults(fp32, out / "ort_default.onnx"),
                                                args.threads),
         "weightlight int4 rtn b32 int8-compute": OrtLM(
             quantize_nbits(fp32, out / "wl_rtn.onnx", **best), args.threads),
+        "weightlight int8 rtn b32 int8-compute": OrtLM(
+            quantize_nbits(fp32, out / "wl_int8.onnx", **{**best, "bits": 8}), args.threads),
     }  # fmt: skip
     if calib:
         feeds = [fp32.feeds({"input_ids": c}) for c in calib]
@@ -207,7 +210,9 @@ def main() -> None:
 
     cpu = cpu_features()
     weights = "" if args.model else " (random weights)"
-    print(f"\nCPU: {cpu.model_name} ({cpu.isa}); threads {args.threads}; batch 1; prompt "
+    load = os.getloadavg()[0]
+    print(f"\nload average {load:.1f} (timings need a quiet machine)")
+    print(f"CPU: {cpu.model_name} ({cpu.isa}); threads {args.threads}; batch 1; prompt "
           f"{args.prompt} tokens; {args.new} new tokens (greedy); {args.rounds} rounds; "
           f"model {params / 1e6:.1f} M params{weights}")  # fmt: skip
     base_pre = statistics.median(prefill["torch fp32"])
@@ -216,14 +221,38 @@ def main() -> None:
         f"{'candidate':42s} {'prefill ms':>10s} {'x fp32':>7s} {'decode tok/s':>12s} {'x fp32':>7s}"
     )
     print(header + ("  perplexity" if held else ""))
+    rows = {}
     for name, lm in candidates.items():
         pre, dec = statistics.median(prefill[name]), statistics.median(decode[name])
-        ppl = f"  {perplexity(lm, held):10.3f}" if held else ""
+        ppl_value = perplexity(lm, held) if held else None
+        rows[name] = (dec / base_dec, ppl_value)
+        ppl = f"  {ppl_value:10.3f}" if held else ""
         size = ""
         if isinstance(lm, OrtLM):
-            size = f"  {lm.model.path.stat().st_size / 1e6:.0f} MB"
+            size = f"  {lm.model.path.stat().st_size / 1e6:.1f} MB"
         print(f"{name:42s} {pre:10.1f} {pre / base_pre:7.2f} {dec:12.1f} "
               f"{dec / base_dec:7.2f}{ppl}{size}")  # fmt: skip
+    print(goal(rows))
+
+
+def goal(rows: dict[str, tuple[float, float | None]]) -> str:
+    """Issue 25's goal: a weightlight candidate decoding >= 3x torch fp32 with perplexity
+    within 5 % of fp32's (when perplexity is measured), ahead of every peer."""
+    base_ppl = rows["torch fp32"][1]
+
+    def faithful(ppl):
+        return base_ppl is None or (ppl is not None and ppl <= base_ppl * 1.05)
+
+    ours = {n: r for n, r in rows.items() if n.startswith("weightlight") and faithful(r[1])}
+    peers = max(r[0] for n, r in rows.items() if not n.startswith(("weightlight", "torch fp32")))
+    if not ours:
+        return "goal: no weightlight candidate within 5 % perplexity"
+    name, (speed, _) = max(ours.items(), key=lambda item: item[1][0])
+    met = speed >= 3 and speed > peers
+    return (
+        f"goal (>= 3x torch fp32 decode, ppl within 5 %, ahead of every peer): "
+        f"{'MET' if met else 'not met'} by {name}: {speed:.2f}x, best peer {peers:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -43,11 +43,11 @@ def test_run_lm_trains_caches_compresses_and_reports_generation(tmp_path):
     report = json.loads((run / "report.json").read_text())
     variants = {v["name"]: v for v in report["variants"]}
     base = variants["base"]["measurement"]
-    assert base["params"] == 1_967_808
-    # 400 seeded steps: measured 93.8 under load (1 thread); an untrained model scores ~1,000
-    # (the vocabulary), unigram counts of the training text 398 on the same tokens and the
-    # former 186-step training 248, so below 110 the model has learnt context
-    assert base["metric"] < 110, f"held-out perplexity {base['metric']:.1f}"
+    assert base["params"] == 988_288
+    # 800 seeded steps: measured 41.0 under load (1 thread); an untrained model scores ~1,000
+    # (the vocabulary), unigram counts of the training text 398 and a count bigram 63.7 on the
+    # same tokens, the former training 248: below 51 the model beats the bigram clearly
+    assert base["metric"] < 51, f"held-out perplexity {base['metric']:.1f}"
     for name in ("base", "dynamic-int8", "weight-only-int4"):
         g = variants[name]["measurement"]["generation"]
         assert (g["batch_size"], g["prompt_tokens"], g["new_tokens"]) == (1, 64, 32)

@@ -37,8 +37,10 @@ VERSION = "v2"  # v2: width 128, 800 steps
 # batches of 8 blocks, one-cycle schedule (warm-up, then cosine decay), held-out perplexity:
 # width 192 (1.97 M params), 186 steps at lr 8e-3 238 (the former training), 400 at 3e-3 94;
 # 220 steps of 16 at 3e-3 134, 700 of 4 at 3e-3 106; width 128 (`model.SHAPE`), 800 steps
-# at 3e-3 41.0, against 63.7 for a count bigram on the same tokens. Those 800 steps took
-# 0.18 s each (152 s) with 1 thread on the loaded 2 cores: about 2 minutes on 2 quiet ones.
+# at 3e-3 41.0 (41.7 through `embedded_lm`), against 63.7 for a count bigram on the same
+# tokens. Those 800 steps took 151 s (0.18 s each; 158 s with the text and tokenizer) with 1
+# thread on the loaded 2 cores: about 2 minutes on 2 quiet ones. With 2 threads on loaded
+# cores a step takes several times longer: OpenMP threads wait on each other.
 STEPS = 800
 LR = 3e-3
 BLOCK = 128

@@ -40,7 +40,7 @@ VERSION = "v2"  # v2: width 128, 800 steps
 # at 3e-3 41.0 (41.7 through `embedded_lm`), against 63.7 for a count bigram on the same
 # tokens. Those 800 steps took 151 s (0.18 s each; 158 s with the text and tokenizer) with 1
 # thread on the loaded 2 cores: about 2 minutes on 2 quiet ones. With 2 threads on loaded
-# cores a step takes several times longer: OpenMP threads wait on each other.
+# cores a step took 5.0 s (median of 20), not 0.18: OpenMP threads wait on each other.
 STEPS = 800
 LR = 3e-3
 BLOCK = 128

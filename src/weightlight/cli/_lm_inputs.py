@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from weightlight.errors import UserError
-from weightlight.lm.embedded import DATA_NAME, EPOCHS, MODEL_NAME
+from weightlight.lm.embedded import DATA_NAME, MODEL_NAME
 
 
 def is_embedded(model: str, data: str) -> bool:
@@ -32,7 +32,7 @@ def load(model: str, data: str, weights: Path | None, folder: Path, epochs, cons
                 f"drop --data, or bring your own causal LM: --model hf:FOLDER --data {data}",
             )
         base, dataset, hf_folder = embedded_lm(
-            folder / "cache", epochs=epochs or EPOCHS, on_train=console.print
+            folder / "cache", epochs=epochs, on_train=console.print
         )
         return base, dataset, f"hf:{hf_folder}"
     if not is_hf_spec(model):

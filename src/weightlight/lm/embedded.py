@@ -11,6 +11,7 @@ training again. The folder's name carries the Python minor version, whose docstr
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import tempfile
@@ -29,12 +30,19 @@ from weightlight.lm.tokenizer import train_tokenizer
 
 DATA_NAME = "python-docs"
 MODEL_NAME = "tiny_llama"
-# One pass over the training blocks is what fits the 3-minute budget on 2 cores. Measured
-# under load with a 2,048-token vocabulary: 80 steps of 16 blocks at lr 3e-3 left the held-out
-# perplexity at 468, 155 steps of 8 at 6e-3 at 414 (both barely past unigram statistics), so
-# the model takes more, smaller steps at a higher rate, on a smaller vocabulary.
-EPOCHS = 1.0
-LR = 8e-3
+# In the cache folder's name: a run with another model or training never reuses an old cache.
+VERSION = "v2"  # v2: width 128, 800 steps
+# A fixed number of optimizer steps, not a time budget: the same seeded model on a busy machine
+# and a quiet one. Step count is what the model lacked most. Measured under load, 1 thread,
+# batches of 8 blocks, one-cycle schedule (warm-up, then cosine decay), held-out perplexity:
+# width 192 (1.97 M params), 186 steps at lr 8e-3 238 (the former training), 400 at 3e-3 94;
+# 220 steps of 16 at 3e-3 134, 700 of 4 at 3e-3 106; width 128 (`model.SHAPE`), 800 steps
+# at 3e-3 41.0 (41.7 through `embedded_lm`), against 63.7 for a count bigram on the same
+# tokens. Those 800 steps took 151 s (0.18 s each; 158 s with the text and tokenizer) with 1
+# thread on the loaded 2 cores: about 2 minutes on 2 quiet ones. With 2 threads on loaded
+# cores a step took 5.0 s (median of 20), not 0.18: OpenMP threads wait on each other.
+STEPS = 800
+LR = 3e-3
 BLOCK = 128
 BATCH = 8
 VOCAB = 1024
@@ -42,7 +50,7 @@ VOCAB = 1024
 
 def cache_folder(cache_dir: str | Path) -> Path:
     version = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return Path(cache_dir) / f"{MODEL_NAME}-{DATA_NAME}-{version}-trained"
+    return Path(cache_dir) / f"{MODEL_NAME}-{DATA_NAME}-{version}-{VERSION}-trained"
 
 
 def python_docs_data(tokenizer, corpus: Corpus | None = None) -> Data:
@@ -53,13 +61,14 @@ def python_docs_data(tokenizer, corpus: Corpus | None = None) -> Data:
 
 
 def embedded_lm(
-    cache_dir: str | Path, *, epochs: float = EPOCHS, progress: bool = True, on_train=None
+    cache_dir: str | Path, *, epochs: float | None = None, progress: bool = True, on_train=None
 ) -> tuple[nn.Module, Data, Path]:
     """(trained model, its data, its Hugging Face folder), trained once and then cached.
 
     Args:
         cache_dir: where the trained folder is kept (`<run>/cache`).
-        epochs: passes over the training blocks when it has to train.
+        epochs: passes over the training blocks when it has to train (default: `STEPS`
+            steps of `BATCH` blocks).
         progress: show the training progress bar.
         on_train: called with a one-line message before training starts (the CLI prints it).
     """
@@ -78,10 +87,16 @@ def embedded_lm(
         return load_hf(folder), python_docs_data(tokenizer, corpus), folder
     tokenizer = train_tokenizer(corpus.train, vocab_size=VOCAB)
     data = python_docs_data(tokenizer, corpus)
+    per_epoch = len(data.train)
+    if epochs is None:
+        # train() runs ceil(epochs x steps per epoch) steps: half a step short of STEPS is
+        # exactly STEPS, whatever the float rounding.
+        epochs = (STEPS - 0.5) / per_epoch
     if on_train is not None:
-        blocks = len(data.train.dataset)
-        on_train(f"training {MODEL_NAME} on {DATA_NAME} ({corpus.source}; {epochs:g} epoch(s) "
-                 f"of {blocks} blocks of {BLOCK} tokens, cached in {folder})")  # fmt: skip
+        steps, blocks = math.ceil(epochs * per_epoch), len(data.train.dataset)
+        on_train(f"training {MODEL_NAME} on {DATA_NAME} ({corpus.source}; {steps} steps "
+                 f"of {BATCH} of its {blocks} blocks of {BLOCK} tokens, cached in "
+                 f"{folder})")  # fmt: skip
     model = tiny_llama(len(tokenizer), bos_id=tokenizer.eos_token_id,
                        eos_id=tokenizer.eos_token_id)  # fmt: skip
     torch.manual_seed(0)

@@ -1,10 +1,12 @@
 """The embedded language model: a small Llama (transformers' `LlamaConfig`), built seeded.
 
 Llama-style as the LMs people compress today are: RMSNorm, rotary positions, SwiGLU MLP and
-grouped-query attention (6 query heads share 2 key/value heads, so the key/value cache is a
-third of multi-head attention's). 4 layers of width 192 and a 1,024-token vocabulary (with its
-own LM head, as Llama has) make 1.97 M parameters: small enough to train in a few minutes on 2
-cores, and its Linear layers (what int8 / int4 / pruning act on) hold 90 % of them.
+grouped-query attention (4 query heads share 2 key/value heads, so the key/value cache is half
+of multi-head attention's). 4 layers of width 128 and a 1,024-token vocabulary (with its own LM
+head, as Llama has) make 988,288 parameters, 87 % of them in Linear layers (what int8 / int4 /
+pruning act on). Why not wider: at width 192 (1.97 M) a step costs 1.7x as much, and in the
+same time the narrower model, taking twice the steps, ends far ahead (held-out perplexity 41
+after 800 steps against 94 after 400, measured under load).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import torch
 from torch import nn
 
 SHAPE = {
-    "hidden_size": 192,
-    "intermediate_size": 512,  # ~2.7 x hidden, as Llama's SwiGLU sizes go
+    "hidden_size": 128,
+    "intermediate_size": 344,  # ~2.7 x hidden, as Llama's SwiGLU sizes go
     "num_hidden_layers": 4,
-    "num_attention_heads": 6,
+    "num_attention_heads": 4,
     "num_key_value_heads": 2,
     "max_position_embeddings": 512,
 }
@@ -27,7 +29,7 @@ def tiny_llama(vocab_size: int, *, seed: int = 0, bos_id: int = 0, eos_id: int =
 
     Example:
         >>> sum(p.numel() for p in tiny_llama(1024).parameters())
-        1967808
+        988288
     """
     import transformers
 

@@ -41,6 +41,8 @@ def test_decoder_matches_torch_prefill_and_decode(build, tmp_path):
     assert names[3:5] == ["past_key_values.0.key", "past_key_values.0.value"]
     outputs = [o.name for o in dec.session.get_outputs()]
     assert outputs[:3] == ["logits", "present.0.key", "present.0.value"]
+    # reloaded from its file (a resumed run), it is a decoder again, not a plain graph
+    assert isinstance(wl.export.load_onnx(dec.path), wl.export.OrtDecoderModel)
     if build is _llama:  # grouped-query attention: 2 cache heads for 4 attention heads
         assert dec.session.get_inputs()[3].shape[1] == 2
     error, scale = decoder_parity(model, dec, prompt=11, steps=8, seed=3)

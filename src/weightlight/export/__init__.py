@@ -16,6 +16,7 @@ from weightlight._callable_module import make_callable
 from weightlight.export import onnx
 from weightlight.export.guardrail import guardrail
 from weightlight.export.ort import OrtModel, check_onnx, load_onnx
+from weightlight.export.ort_decoder import OrtDecoderModel  # also registers its graph kind
 from weightlight.export.ort_nbits import NBits, quantize_nbits
 from weightlight.export.ort_quant import OrtDynamicInt8, OrtStaticInt8, quantize_onnx
 from weightlight.export.parity import ParityReport, parity
@@ -29,6 +30,7 @@ __all__ = [
     "CONFIGS",
     "Export",
     "NBits",
+    "OrtDecoderModel",
     "OrtDynamicInt8",
     "OrtModel",
     "OrtStaticInt8",

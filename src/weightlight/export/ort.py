@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,10 @@ from weightlight.models.io import FILE_LOADERS
 onnx = lazy_import("onnx")  # ~1.2 s to import: only when a graph is touched
 
 OPTIMIZE_LEVELS = ("none", "basic", "extended", "all")
+# Graphs that need their own OrtModel class, told apart by their input names: the module that
+# defines the class registers it here (export.ort_decoder: the key/value-cache decoder), so this
+# module imports none of them.
+GRAPH_KINDS: list[tuple[Callable[[list[str]], bool], type]] = []
 _ORT_DTYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
@@ -62,13 +67,10 @@ def load_onnx(path: str | Path, *, optimize: str = "all") -> OrtModel:
         torch.Size([1, 10])
     """
     check_onnx(path)
-    inputs = onnx.load(str(path), load_external_data=False).graph.input
-    if any(i.name.startswith("past_key_values.") for i in inputs):
-        # a decoder exported with its key/value cache: fed and generated as one (a resumed
-        # run reloads it from its file)
-        from weightlight.export.ort_decoder import OrtDecoderModel
-
-        return OrtDecoderModel(Path(path), optimize=optimize)
+    names = [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
+    for takes, model_class in GRAPH_KINDS:
+        if takes(names):  # e.g. a decoder with its key/value cache (a resumed run reloads it)
+            return model_class(Path(path), optimize=optimize)
     return OrtModel(path, optimize=optimize)
 
 

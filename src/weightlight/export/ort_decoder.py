@@ -17,7 +17,7 @@ import torch
 
 from weightlight import batch as batches
 from weightlight.errors import UserError, one_line
-from weightlight.export.ort import OrtModel
+from weightlight.export.ort import GRAPH_KINDS, OrtModel
 from weightlight.measure.generation import as_decoder
 from weightlight.measure.runnable import as_runnable
 
@@ -153,3 +153,10 @@ class OrtDecoder:
 # so `wl.measure` times a KV-cache export's generation like a torch LM's (its own session,
 # at the model's thread count)
 as_decoder.register(OrtDecoderModel, lambda model: OrtDecoder(model))
+
+
+def _takes_a_cache(input_names: list[str]) -> bool:
+    return any(name.startswith("past_key_values.") for name in input_names)
+
+
+GRAPH_KINDS.append((_takes_a_cache, OrtDecoderModel))

@@ -236,7 +236,7 @@ def _typed(src: Path, tmp: Path, data: Data) -> Path:
 
     from weightlight.batch import split
 
-    model = onnx.onnx.shape_inference.infer_shapes(onnx.load(str(src)))
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(src)))
     graph = model.graph
     known = {v.name for v in (*graph.value_info, *graph.input, *graph.output)}
     known |= {t.name for t in graph.initializer}

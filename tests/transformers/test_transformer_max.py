@@ -19,7 +19,8 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return save_tiny_bert_folder(tmp_path_factory.mktemp("hf") / "tiny-bert")
+    # init_std 0.1: blocks that matter, so pruning costs accuracy that distillation can restore
+    return save_tiny_bert_folder(tmp_path_factory.mktemp("hf") / "tiny-bert", init_std=0.1)
 
 
 def rows(out) -> dict:
@@ -27,11 +28,11 @@ def rows(out) -> dict:
     return {r["name"]: r for r in map(json.loads, lines)}
 
 
-def quick(recipe: dict) -> dict:
+def quick(recipe: dict, **distill) -> dict:
     """The recipe with a short distillation and measurement (a test's budget)."""
     for stage in recipe["stages"]:
         if "distill" in stage:
-            stage["distill"].update(epochs=1, max_seconds=20)
+            stage["distill"].update({"epochs": 1, "max_seconds": 20, **distill})
     return {**recipe, "measure": {"batch_sizes": [1], "runs": 3, "warmup": 1}, "baselines": False}
 
 
@@ -61,7 +62,14 @@ def test_distill_and_smoothed_int8_stages_of_transformer_max(folder, tmp_path, r
 
 @pytest.mark.slow
 def test_transformer_max_runs_from_the_command_line(folder, tmp_path, run_cli):
-    recipe = quick(yaml.safe_load((BUILTIN_DIR / "transformer-max.yaml").read_text()))
+    # 40 sentences leave one training batch: 20 epochs are 20 steps (1 step, at the one-cycle
+    # schedule's starting rate, moved no weight by more than 1e-9: the run CI failed on)
+    recipe = quick(
+        yaml.safe_load((BUILTIN_DIR / "transformer-max.yaml").read_text()),
+        epochs=20,
+        lr=1e-3,
+        max_seconds=120,
+    )
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     txt = write_sentences(tmp_path / "s.txt", n=40)
     out = tmp_path / "run"
@@ -74,4 +82,6 @@ def test_transformer_max_runs_from_the_command_line(folder, tmp_path, run_cli):
     params = {n: r["measurement"]["params"] for n, r in got.items()}
     assert params["pruned"] < 0.9 * params["base"]
     metric = {n: r["measurement"]["metric"] for n, r in got.items()}
-    assert metric["distilled"] > metric["pruned"]  # distillation brings it back towards base
+    # pruning costs ~10 points of embedding cosine; distillation wins back at least half
+    assert metric["pruned"] < 95.0
+    assert metric["distilled"] - metric["pruned"] > 0.5 * (100.0 - metric["pruned"])

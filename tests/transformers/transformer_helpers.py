@@ -11,13 +11,16 @@ VOCAB = 100
 WORDS = [f"w{i}" for i in range(60)]
 
 
-def tiny_bert(seed: int = 0, eager: bool = False):
+def tiny_bert(seed: int = 0, eager: bool = False, init_std: float = 0.02):
+    """A 2-block BERT. At BERT's own init_std (0.02) its blocks barely touch the residual
+    stream: transformer-max's pruning (a quarter of the heads, half the FFN, one block) keeps
+    its embedding at cosine 0.99988. At 0.1 the same pruning drops it to 0.898."""
     import transformers
 
     config = transformers.BertConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
         vocab_size=VOCAB, max_position_embeddings=64, pad_token_id=0,
-        attn_implementation="eager" if eager else None,
+        initializer_range=init_std, attn_implementation="eager" if eager else None,
     )  # fmt: skip
     torch.manual_seed(seed)
     return transformers.BertModel(config).eval()
@@ -70,7 +73,7 @@ def token_loaders(n_train: int = 32, n_eval: int = 24, batch_size: int = 8, **co
     return train, held_out
 
 
-def save_tiny_bert_folder(folder: Path) -> Path:
+def save_tiny_bert_folder(folder: Path, init_std: float = 0.02) -> Path:
     """A Hugging Face folder (config, weights, a word-piece tokenizer) of a tiny BERT."""
     from transformers import BertTokenizerFast
 
@@ -79,7 +82,7 @@ def save_tiny_bert_folder(folder: Path) -> Path:
     vocab += [f"[unused{i}]" for i in range(VOCAB - len(vocab))]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(str(folder))
-    tiny_bert().save_pretrained(str(folder))
+    tiny_bert(init_std=init_std).save_pretrained(str(folder))
     return folder
 
 

@@ -124,9 +124,6 @@ class QuantSettings:
 def stage_precision(config: dict) -> tuple[str | None, tuple[str, ...]]:
     """For a stage's config (as variants.jsonl records it): the int8 path it took ('x86 AVX2,
     reduce range on'; None when it made no int8 model) and notes on an emulated bf16/fp16."""
-    if config.get("max_seconds"):  # a distillation's time budget (its epochs may not all run)
-        budget = f"time budget: training stops after {config['max_seconds']:g} s"
-        return None, (budget + ", whatever epochs remain",)
     settings = quant_settings()
     method, export_int8 = config.get("method"), config.get("quantize")
     if method == "half":

@@ -14,6 +14,7 @@ from transformer_helpers import VOCAB, PadCollate, sequences, tiny_bert
 
 import weightlight as wl
 from weightlight.errors import UserError
+from weightlight.train import training_note
 
 transformers = pytest.importorskip("transformers")
 
@@ -126,11 +127,15 @@ def test_time_budget_stops_training():
 
     wl.distill.language_model.LanguageModelLoss.compute = counted
     try:
-        wl.distill(student, wl.distill.LanguageModel(epochs=5, max_seconds=0.01), data,
-                   teacher=teacher)  # fmt: skip
+        trained = wl.distill(student, wl.distill.LanguageModel(epochs=5, max_seconds=0.01),
+                             data, teacher=teacher)  # fmt: skip
     finally:
         wl.distill.language_model.LanguageModelLoss.compute = original
     assert 1 <= len(calls) < 5  # 250 steps planned; the budget ends it after the first
+    log = trained.weightlight_training  # what a run's variant note reads
+    assert log["steps"] == len(calls) and log["planned"] == 250  # one loss per step
+    assert training_note(log).startswith("time budget: training stopped after ")
+    assert f"at step {log['steps']} of 250" in training_note(log)
 
 
 def test_wrong_task_width_and_method_are_user_errors():

@@ -89,4 +89,6 @@ def distill_online(
     trained = fit(
         Peers(peers), MutualLoss(config.temperature, config.alpha), data, config, progress
     )
-    return trained.peers[0].eval()
+    student = trained.peers[0]
+    student.weightlight_training = trained.weightlight_training  # its run note (`train`)
+    return student.eval()

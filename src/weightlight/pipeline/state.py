@@ -25,6 +25,7 @@ from weightlight.measure.runnable import as_runnable
 from weightlight.models.io import load_model, save_model
 from weightlight.pipeline.retime import RETIME_ROUNDS, energy_options, retime
 from weightlight.recipe import Recipe, dump_recipe
+from weightlight.train import training_note
 from weightlight.variants import Variant, read_variants, upsert, write_variants
 
 Progress = Callable[[str], None]
@@ -190,6 +191,9 @@ class RunState:
             self.data.example_batch(max(options.batch_sizes)), **energy_options(self.recipe),
         )  # fmt: skip
         int8_path, notes = stage_precision(config)
+        log = getattr(made, "weightlight_training", None)
+        if kind in ("finetune", "distill") and log is not None:  # made by this stage's training
+            notes = (*notes, training_note(log))
         record = record.with_updates(int8_path=int8_path, notes=(*record.notes, *notes))
         return self._guard(record, kind, config, parent)
 

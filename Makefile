@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 PYTEST_MARK := $(if $(filter true,$(CI)),-m "not doc_long and not long",-m "not slow and not doc_commands and not long")
 
 test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_MARK)  # not -q: the header names the CPU and its int8 path
+	$(PY) -m pytest $(PYTEST_MARK) --durations=40  # not -q: the header names the CPU and its int8 path
 
 test-long: $(VENV)/.installed
 	$(PY) -m pytest -m long

@@ -1,10 +1,21 @@
-"""The teaching notebooks execute top to bottom (their figures are computed, not pasted)."""
+"""The teaching notebooks execute top to bottom (their figures are computed, not pasted).
 
+Executing all five takes ~220 s, an eighth of CI: CI checks instead that their committed
+outputs hold no error and that every `wl.` name and import they use still exists and takes
+the keywords they pass (the drift that breaks a notebook); `make test-docs` executes them
+(`doc_long`), as tools/make_notebooks.py does when it regenerates them.
+"""
+
+import ast
+import importlib
+import inspect
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+import weightlight as wl
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "docs" / "notebooks").glob("*.ipynb"))
 
@@ -44,7 +55,74 @@ def test_install_cell_does_nothing_where_weightlight_is_importable():
     assert calls == [] and "source" not in namespace
 
 
+def _resolve(node: ast.expr):
+    """The object a `wl.a.b` attribute chain names, or None for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not (isinstance(node, ast.Name) and node.id == "wl"):
+        return None
+    obj = wl
+    for name in reversed(parts):
+        assert hasattr(obj, name), f"{'.'.join(['wl', *reversed(parts)])}: no {name!r}"
+        obj = getattr(obj, name)
+    return obj
+
+
+def _drift(source: str) -> list[str]:
+    """What the code uses of weightlight that no longer exists or takes its keywords."""
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("weightlight"):
+            module = importlib.import_module(node.module)
+            problems += [f"{node.module}.{a.name}" for a in node.names
+                         if not hasattr(module, a.name)]  # fmt: skip
+        elif isinstance(node, ast.Attribute):
+            try:
+                _resolve(node)
+            except AssertionError as exc:
+                problems.append(str(exc))
+        if isinstance(node, ast.Call) and (target := _try(_resolve, node.func)) is not None:
+            keywords = {k.arg for k in node.keywords if k.arg}
+            fields = getattr(target, "model_fields", None)  # a pydantic config
+            if fields is not None:
+                problems += [f"{ast.unparse(node.func)}({k}=)" for k in keywords - set(fields)]
+            elif callable(target) and not any(k.arg is None for k in node.keywords):
+                try:
+                    inspect.signature(target).bind_partial(**dict.fromkeys(keywords))
+                except TypeError as exc:
+                    problems.append(f"{ast.unparse(node.func)}: {exc}")
+    return problems
+
+
+def _try(fn, *args):
+    try:
+        return fn(*args)
+    except AssertionError:
+        return None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_code_uses_only_what_exists(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"][1:]  # after the install cell
+    source = "\n".join(
+        line for c in code for line in c.splitlines() if not line.startswith(("%", "!"))
+    )
+    assert _drift(source) == []
+
+
+def test_the_drift_check_sees_a_renamed_class_and_a_wrong_keyword():
+    assert _drift("wl.prune(m, wl.prune.Structured(ratio=0.5), d)") == []
+    assert _drift("wl.prune.Structred(ratio=0.5)") != []
+    assert _drift("wl.prune.Structured(ratoi=0.5)") == ["wl.prune.Structured(ratoi=)"]
+    assert _drift("wl.measure(m, d, runz=3)") != []
+    assert _drift("from weightlight.config import Finetun") == ["weightlight.config.Finetun"]
+
+
 @pytest.mark.slow
+@pytest.mark.doc_long  # `make test-docs`: ~220 s for the five (CI runs the checks above)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path, tmp_path):
     nb = nbformat.read(path, as_version=4)

@@ -20,3 +20,4 @@ def make_callable(module_name: str, verb: Callable) -> None:
 
     _CallableModule.__call__.__doc__ = verb.__doc__
     module.__class__ = _CallableModule
+    module.__wrapped__ = verb  # inspect.signature(wl.prune) is the verb's (IDEs, checks)

@@ -139,7 +139,7 @@ def measure(
             "params": "elements of the saved model's weight tensors (pruning masks applied, "
             "int8 weights counted once)",
             "size": "bytes of the saved deployable artifact (artifact_format); zipped = DEFLATE "
-            "level 9",
+            "level 6",
             "macs": "multiply-accumulates of one batch-1 forward: conv, linear/matmul/gemm and "
             "attention products (elementwise ops not counted); '?' where an op with weights "
             "is not understood",

@@ -4,8 +4,9 @@
     .venv/bin/python tools/make_notebooks.py --no-execute
 
 The notebooks are generated so they stay small, reviewable and consistent. They are committed
-with their outputs (a code host shows the figures without running anything); tests execute them
-again (tests/test_notebooks.py), so every figure they show is computed by weightlight itself.
+with their outputs (a code host shows the figures without running anything); `make test-docs`
+executes them again (tests/test_notebooks.py), so every figure they show is computed by
+weightlight itself; CI checks that the API they call still exists.
 """
 
 import argparse

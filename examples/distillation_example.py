@@ -2,9 +2,9 @@
 
     .venv/bin/python examples/distillation_example.py [--epochs 15]
 
-Trains the teacher (about 10 s on 2 cores), then a half-width student (300,426 of 1,199,882
-parameters) three ways with the same budget and seed: hard labels alone, logit KD, and
-feature hints; and an MLP taught by the CNN (cross-model). Prints one table.
+Trains the teacher (15 epochs: 26 s on a 2-core AVX2 EPYC), then a half-width student
+(300,426 of 1,199,882 parameters) three ways with the same budget and seed: hard labels alone,
+logit KD, and feature hints; and an MLP taught by the CNN (cross-model). Prints one table.
 """
 
 from __future__ import annotations

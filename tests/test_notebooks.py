@@ -55,8 +55,12 @@ def test_install_cell_does_nothing_where_weightlight_is_importable():
     assert calls == [] and "source" not in namespace
 
 
-def _resolve(node: ast.expr):
-    """The object a `wl.a.b` attribute chain names, or None for anything else."""
+MISSING = object()
+
+
+def _lookup(node: ast.expr):
+    """The object a `wl.a.b` attribute chain names, MISSING where a name is gone, None for
+    an expression that is not such a chain."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -65,42 +69,33 @@ def _resolve(node: ast.expr):
         return None
     obj = wl
     for name in reversed(parts):
-        assert hasattr(obj, name), f"{'.'.join(['wl', *reversed(parts)])}: no {name!r}"
-        obj = getattr(obj, name)
+        obj = getattr(obj, name, MISSING)
+        if obj is MISSING:
+            break
     return obj
 
 
 def _drift(source: str) -> list[str]:
     """What the code uses of weightlight that no longer exists or takes its keywords."""
-    problems = []
+    problems = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("weightlight"):
             module = importlib.import_module(node.module)
-            problems += [f"{node.module}.{a.name}" for a in node.names
-                         if not hasattr(module, a.name)]  # fmt: skip
-        elif isinstance(node, ast.Attribute):
-            try:
-                _resolve(node)
-            except AssertionError as exc:
-                problems.append(str(exc))
-        if isinstance(node, ast.Call) and (target := _try(_resolve, node.func)) is not None:
+            problems |= {f"{node.module}.{a.name}" for a in node.names
+                         if not hasattr(module, a.name)}  # fmt: skip
+        elif isinstance(node, ast.Attribute) and _lookup(node) is MISSING:
+            problems.add(f"{ast.unparse(node)}: missing")
+        elif isinstance(node, ast.Call) and (target := _lookup(node.func)) not in (None, MISSING):
             keywords = {k.arg for k in node.keywords if k.arg}
             fields = getattr(target, "model_fields", None)  # a pydantic config
             if fields is not None:
-                problems += [f"{ast.unparse(node.func)}({k}=)" for k in keywords - set(fields)]
+                problems |= {f"{ast.unparse(node.func)}({k}=)" for k in keywords - set(fields)}
             elif callable(target) and not any(k.arg is None for k in node.keywords):
                 try:
                     inspect.signature(target).bind_partial(**dict.fromkeys(keywords))
                 except TypeError as exc:
-                    problems.append(f"{ast.unparse(node.func)}: {exc}")
-    return problems
-
-
-def _try(fn, *args):
-    try:
-        return fn(*args)
-    except AssertionError:
-        return None
+                    problems.add(f"{ast.unparse(node.func)}: {exc}")
+    return sorted(problems)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
